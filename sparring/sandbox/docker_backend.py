@@ -97,7 +97,7 @@ class DockerLauncher:
             cap_drop=["ALL"],
             cap_add=CONTAINER_CAPS,
             security_opt=["no-new-privileges"],
-            ipc_mode="private",
+            ipc_mode="none",  # own IPC namespace and no writable /dev/shm
             auto_remove=True,
             nano_cpus=int(self.cpus * 1e9) if self.cpus else None,
         )
