@@ -1,0 +1,35 @@
+"""The inference-engine protocol: how agents ask a model for completions.
+
+An engine takes token-id prompts and returns `Generation`s (completion ids, the per-token
+log-probs of the sampled tokens under the sampling temperature, text). `generate` is async so
+that many concurrent episodes can share one engine: a backend batches the requests it holds
+(HF: an asyncio scheduler in front of `generate`; vLLM batches natively; an HTTP backend sends
+concurrent requests). `load_weights(model)` receives the learner's model after each update.
+Arenas only see this protocol, so backends swap without touching them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from sparring.types import Generation, SamplingParams
+
+
+@runtime_checkable
+class InferenceEngine(Protocol):
+    tokenizer: Any
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        """One completion for one prompt; concurrent calls are batched by the backend."""
+        ...
+
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+        """Synchronous batched generation of many prompts at once (the raw engine)."""
+        ...
+
+    def load_weights(self, model: Any) -> None:
+        """Take the learner's current weights."""
+        ...
+
+    async def aclose(self) -> None:
+        ...

@@ -1,0 +1,172 @@
+"""HF transformers inference backend with an asyncio batching scheduler.
+
+Episodes call `await engine.generate(prompt, sampling)` one request at a time; a scheduler task
+gathers every request that is pending, groups them by sampling settings, left-pads them into
+batches of at most `max_batch_size` and runs `model.generate` in a worker thread. While a batch
+runs, episodes that got their answers compute their next prompts, so the next batch is ready
+when the model frees up: the engine stays saturated however many episodes run. Batch
+composition depends only on the order of requests, so runs are reproducible under a seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from dataclasses import dataclass, field
+
+import torch
+
+from sparring.types import Generation, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    sampling: SamplingParams
+    future: asyncio.Future = field(repr=False)
+
+
+@dataclass
+class EngineStats:
+    batches: int = 0
+    sequences: int = 0
+    generated_tokens: int = 0
+    busy_s: float = 0.0
+
+
+class HFEngine:
+    """A transformers causal LM served to many concurrent episodes."""
+
+    def __init__(self, model, tokenizer, max_batch_size: int = 256, gather_rounds: int = 3) -> None:
+        self.model = copy.deepcopy(_unwrap(model)).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.gather_rounds = gather_rounds
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self.stats = EngineStats()
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._server: asyncio.Task | None = None
+
+    # ----- raw batched generation ---------------------------------------------------------
+    @torch.inference_mode()
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+        import time
+
+        if not prompts:
+            return []
+        t0 = time.perf_counter()
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):  # left padding: new tokens line up at the right edge
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p):] = 1
+        greedy = sampling.temperature <= 0
+        out = self.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None,
+            eos_token_id=self.eos_id,
+            pad_token_id=self.pad_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        new = out.sequences[:, width:]
+        temp = 1.0 if greedy else sampling.temperature
+        logits = torch.stack(out.logits, dim=1).float() / temp  # (B, T, V) raw model logits
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        results = []
+        for i, p in enumerate(prompts):
+            row = new[i].tolist()
+            if self.eos_id in row:
+                n, reason = row.index(self.eos_id) + 1, "stop"
+            else:
+                n, reason = len(row), "length"
+            completion = row[:n]
+            results.append(
+                Generation(
+                    prompt_ids=list(p),
+                    completion_ids=completion,
+                    logprobs=logprobs[i, :n].tolist(),
+                    text=self.tokenizer.decode(completion, skip_special_tokens=True),
+                    finish_reason=reason,
+                )
+            )
+            self.stats.generated_tokens += n
+        self.stats.batches += 1
+        self.stats.sequences += len(prompts)
+        self.stats.busy_s += time.perf_counter() - t0
+        return results
+
+    # ----- async, batched front -----------------------------------------------------------
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._server is None or self._server.done() or self._server.get_loop() is not loop:
+            self._queue = asyncio.Queue()
+            self._server = loop.create_task(self._serve())
+        future = loop.create_future()
+        await self._queue.put(_Request(list(prompt_ids), sampling, future))
+        return await future
+
+    async def _serve(self) -> None:
+        assert self._queue is not None
+        while True:
+            pending = [await self._queue.get()]
+            # Let every episode that is ready submit before the batch is cut.
+            quiet = 0
+            while quiet < self.gather_rounds:
+                await asyncio.sleep(0)
+                before = len(pending)
+                while not self._queue.empty():
+                    pending.append(self._queue.get_nowait())
+                quiet = quiet + 1 if len(pending) == before else 0
+            by_sampling: dict[SamplingParams, list[_Request]] = {}
+            for req in pending:
+                by_sampling.setdefault(req.sampling, []).append(req)
+            for sampling, reqs in by_sampling.items():
+                for start in range(0, len(reqs), self.max_batch_size):
+                    chunk = reqs[start:start + self.max_batch_size]
+                    try:
+                        gens = await asyncio.to_thread(self.generate_batch, [r.prompt_ids for r in chunk], sampling)
+                    except Exception as e:  # the engine failed: every waiter hears it
+                        for r in chunk:
+                            if not r.future.done():
+                                r.future.set_exception(e)
+                        continue
+                    for r, g in zip(chunk, gens):
+                        if not r.future.done():
+                            r.future.set_result(g)
+
+    def load_weights(self, model) -> None:
+        self.model.load_state_dict(_merged_state_dict(model))
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.cancel()
+            try:
+                await self._server
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._server = None
+            self._queue = None
+
+
+def _unwrap(model):
+    """A plain transformers model; PEFT models are merged into a copy."""
+    if hasattr(model, "merge_and_unload"):
+        return copy.deepcopy(model).merge_and_unload()
+    return model
+
+
+def _merged_state_dict(model) -> dict:
+    return _unwrap(model).state_dict()

@@ -1,0 +1,177 @@
+"""Models: the offline tiny-model factory and one loader for any HF model.
+
+`tiny` builds a Qwen3-architecture model of ~1-5M parameters with a byte-level BPE tokenizer
+trained here with `tokenizers` on game transcripts, and a ChatML chat template. It needs no
+network, is deterministic (same spec -> same files, same weights) and is cached on disk under
+$SPARRING_CACHE (default ~/.cache/sparring). Any local HF model directory or hub id loads the
+same way through `load_model` / `load_tokenizer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CORPUS_VERSION = 1  # bump when the tokenizer corpus changes
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Shape of the tiny model; every field changes the cache key."""
+
+    vocab_size: int = 1024
+    hidden_size: int = 160
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 480
+    max_position_embeddings: int = 1024
+    seed: int = 0
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SPARRING_CACHE", Path.home() / ".cache" / "sparring"))
+
+
+def _tokenizer_corpus(seed: int) -> list[str]:
+    """Deterministic training text: chat-formatted transcripts of random legal play."""
+    from sparring.environments import make, names
+
+    rng = random.Random(seed)
+    texts = []
+    for game_name in names():
+        for s in range(300):
+            game = make(game_name)
+            game.reset(seed=s)
+            while not game.done:
+                legal = game.legal_actions()
+                if not legal:
+                    break
+                player = game.current_player
+                action = rng.choice(legal)
+                texts.append(
+                    f"<|im_start|>user\n{game.observation(player)}<|im_end|>\n"
+                    f"<|im_start|>assistant\n[{action}]<|im_end|>\n"
+                )
+                game.step(action)
+    texts.append(
+        "def f(x):\n    return x + 1\nThe quick brown fox jumps over the lazy dog. "
+        "Answer with one action in brackets. You are the player to move."
+    )
+    return texts
+
+
+def _train_tokenizer(spec: TinySpec, out: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_tokenizer_corpus(spec.seed), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    fast.chat_template = CHATML_TEMPLATE
+    fast.save_pretrained(out)
+    return fast
+
+
+def build_tiny(spec: TinySpec = TinySpec()) -> Path:
+    """Build (once) and return the directory of the tiny model for `spec`."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    key = hashlib.sha256(json.dumps([asdict(spec), CORPUS_VERSION]).encode()).hexdigest()[:12]
+    path = cache_root() / "models" / f"tiny-qwen3-{key}"
+    if (path / "config.json").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
+    try:
+        tokenizer = _train_tokenizer(spec, tmp)
+        config = Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_kv_heads,
+            head_dim=spec.hidden_size // spec.num_heads,
+            max_position_embeddings=spec.max_position_embeddings,
+            tie_word_embeddings=True,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=None,
+        )
+        torch.manual_seed(spec.seed)
+        model = Qwen3ForCausalLM(config)
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        try:
+            os.rename(tmp, path)  # atomic: concurrent builders race safely
+        except OSError:
+            if not (path / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("built tiny model at %s (%d parameters)", path, model.num_parameters())
+    return path
+
+
+def resolve(name_or_path: str, tiny: TinySpec | None = None) -> str:
+    """'tiny' -> the cached tiny model dir; anything else is a local dir or hub id as given."""
+    if name_or_path == "tiny":
+        return str(build_tiny(tiny or TinySpec()))
+    return name_or_path
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    if tok.chat_template is None:
+        raise ValueError(f"tokenizer at {path!r} has no chat template; sparring prompts are chat-formatted")
+    return tok
+
+
+def load_model(path: str, dtype: str = "float32", lora: dict | None = None):
+    """A causal LM from a dir or hub id; with `lora`, wrapped as a PEFT LoRA model."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    return model

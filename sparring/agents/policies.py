@@ -1,0 +1,103 @@
+"""Policies turn an observation into a `Turn`; an `Agent` is a role bound to a policy.
+
+- EnginePolicy: the shared trainable model behind an InferenceEngine (or a frozen copy).
+- RandomPolicy: uniform over legal actions (the evaluation baseline).
+- ScriptedPolicy: a function from (observation, legal actions) to answer text, run through the
+  role's parser exactly like model output, so tests can feed malformed answers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from sparring.agents.roles import Role
+from sparring.types import Turn
+
+
+class Policy(Protocol):
+    trainable: bool
+
+    async def act(self, role: Role, player: int, observation: str, legal: list[str] | None) -> Turn: ...
+
+
+def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(), completion=(), logprobs=()) -> Turn:
+    action = role.parse(text, legal)
+    return Turn(
+        role=role.name,
+        player=player,
+        prompt_ids=list(prompt),
+        completion_ids=list(completion),
+        logprobs=list(logprobs),
+        text=text,
+        action=action,
+        invalid=action is None,
+        trainable=trainable,
+    )
+
+
+class EnginePolicy:
+    """Asks an inference engine; trainable unless it serves a frozen opponent."""
+
+    def __init__(self, engine, trainable: bool = True, temperature: float | None = None) -> None:
+        self.engine = engine
+        self.trainable = trainable
+        self.temperature = temperature  # overrides the role's (e.g. greedy evaluation)
+        self._prompt_cache: dict[tuple[str, str], list[int]] = {}
+
+    def prompt_ids(self, role: Role, observation: str) -> list[int]:
+        key = (role.name, observation)
+        ids = self._prompt_cache.get(key)
+        if ids is None:
+            ids = chat_prompt_ids(self.engine.tokenizer, role.messages(observation))
+            if len(self._prompt_cache) < 100_000:
+                self._prompt_cache[key] = ids
+        return ids
+
+    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+        sampling = role.sampling
+        if self.temperature is not None:
+            from dataclasses import replace
+
+            sampling = replace(sampling, temperature=self.temperature)
+        gen = await self.engine.generate(self.prompt_ids(role, observation), sampling)
+        return _turn(role, player, gen.text, legal, self.trainable, gen.prompt_ids, gen.completion_ids, gen.logprobs)
+
+
+class RandomPolicy:
+    trainable = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+        if not legal:
+            raise ValueError("RandomPolicy needs a game with enumerable legal actions")
+        return _turn(role, player, role.format_action(self.rng.choice(legal)), legal, False)
+
+
+class ScriptedPolicy:
+    """Answers with `script(observation, legal)`; trainable=False unless stated."""
+
+    def __init__(self, script: Callable[[str, list[str] | None], str], trainable: bool = False) -> None:
+        self.script = script
+        self.trainable = trainable
+
+    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+        return _turn(role, player, self.script(observation, legal), legal, self.trainable)
+
+
+@dataclass
+class Agent:
+    role: Role
+    policy: Policy
+
+    async def act(self, player: int, observation: str, legal) -> Turn:
+        return await self.policy.act(self.role, player, observation, legal)
+
+
+def chat_prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of a chat prompt ending in the assistant header."""
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+    return list(ids)

@@ -1,0 +1,105 @@
+"""The turn loop for turn-based games: seats ask their agents, actions are applied, rewards set.
+
+One `GameArena` plays any registered game. In self-play every seat is the shared model, each
+seat its own role; against a fixed opponent (random, scripted, frozen checkpoint) the learner
+takes seat `seed % num_players`, so seats alternate across episodes, and only its turns are
+trainable. Model output that names no legal action never crashes a game: the invalid-action
+rule (explicit, configurable) retries or forfeits, and every such attempt is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparring.agents.policies import Agent, Policy
+from sparring.agents.roles import Role
+from sparring.environments import make
+from sparring.types import Episode, Turn
+
+
+@dataclass(frozen=True)
+class InvalidActionRule:
+    """What an unparseable or illegal answer costs.
+
+    retries: further attempts allowed per turn before forfeiting.
+    penalty: the forfeiting player's reward; opponent_reward: every other player's.
+    retry_penalty: the reward of a failed attempt that was retried (trained as its own sample).
+    """
+
+    penalty: float = -1.0
+    opponent_reward: float = 0.0
+    retries: int = 0
+    retry_penalty: float = -1.0
+
+
+class GameArena:
+    def __init__(
+        self,
+        name: str,
+        game: str,
+        roles: list[Role],
+        learner: Policy,
+        opponent: Policy | None = None,
+        game_options: dict | None = None,
+        invalid: InvalidActionRule = InvalidActionRule(),
+    ) -> None:
+        self.name = name
+        self.game_name = game
+        self.game_options = dict(game_options or {})
+        self.num_players = make(game, **self.game_options).num_players
+        if len(roles) != self.num_players:
+            raise ValueError(f"arena {name!r}: {len(roles)} roles for {self.num_players} seats")
+        self.roles = roles
+        self.learner = learner
+        self.opponent = opponent
+        self.invalid = invalid
+
+    def learner_seat(self, seed: int) -> int | None:
+        """The seat the learner plays against a fixed opponent; None in self-play."""
+        return None if self.opponent is None else seed % self.num_players
+
+    def agents(self, seed: int) -> list[Agent]:
+        seat = self.learner_seat(seed)
+        return [
+            Agent(role, self.learner if seat is None or p == seat else self.opponent)
+            for p, role in enumerate(self.roles)
+        ]
+
+    async def play(self, seed: int) -> Episode:
+        game = make(self.game_name, **self.game_options)
+        game.reset(seed=seed)
+        agents = self.agents(seed)
+        turns: list[Turn] = []
+        forfeit: int | None = None
+        while not game.done:
+            player = game.current_player
+            legal = game.legal_actions()
+            observation = game.observation(player)
+            for _attempt in range(self.invalid.retries + 1):
+                turn = await agents[player].act(player, observation, legal)
+                turns.append(turn)
+                if turn.action is not None:
+                    break
+            if turn.action is None:
+                forfeit = player
+                break
+            game.step(turn.action)
+        if forfeit is None:
+            rewards = [float(r) for r in game.returns()]
+        else:
+            rewards = [self.invalid.opponent_reward] * self.num_players
+            rewards[forfeit] = self.invalid.penalty
+        return Episode(
+            arena=self.name,
+            task=self.game_name,
+            seed=seed,
+            turns=turns,
+            rewards=rewards,
+            roles=[r.name for r in self.roles],
+            metadata={
+                "forfeit": forfeit,
+                "invalid_attempts": sum(t.invalid for t in turns),
+                "learner_seat": self.learner_seat(seed),
+                "game_turns": game.turn,
+            },
+        )

@@ -1,0 +1,291 @@
+"""Experiment configuration: one pydantic model per component, composed into `ExperimentConfig`.
+
+Configs come from YAML (outside data), so they are validated strictly: unknown keys and
+ill-typed values raise `ConfigError` with one message that names every offending key path and
+the file. `--set a.b=value` overrides are parsed as YAML scalars and applied before validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Estimator = Literal["rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"]
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not validate; the message names the keys."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    """Run name, used in logs."""
+    output_dir: str = "runs/run"
+    """Where checkpoints, metrics.jsonl and the warm-started model go; an existing run resumes."""
+    seed: int = 0
+    """Seed for torch, numpy, python and episode seeds."""
+    steps: int = Field(100, ge=0)
+    """Number of RL steps (rollout -> advantages -> update)."""
+    threads: int = Field(0, ge=0)
+    """torch intra-op threads; 0 keeps torch's default."""
+
+
+class TinyModelConfig(_Strict):
+    vocab_size: int = 1024
+    """Upper bound of the BPE vocabulary trained on game transcripts."""
+    hidden_size: int = 160
+    """Width of the tiny Qwen3 model."""
+    num_layers: int = 4
+    """Transformer blocks."""
+    num_heads: int = 4
+    """Attention heads."""
+    num_kv_heads: int = 2
+    """Key/value heads (grouped-query attention)."""
+    intermediate_size: int = 480
+    """MLP width."""
+    seed: int = 0
+    """Weight-initialisation seed; part of the cache key."""
+
+
+class LoraConfig(_Strict):
+    r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA path."""
+    target_modules: list[str] | str = "all-linear"
+    """Modules to adapt (PEFT syntax)."""
+
+
+class ModelConfig(_Strict):
+    name: str = "tiny"
+    """'tiny' (built locally, offline), a local HF model directory, or a hub id."""
+    tiny: TinyModelConfig = TinyModelConfig()
+    """Shape of the tiny model when name == 'tiny'."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter dtype of the learner and the HF engine."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters (PEFT) instead of all weights; null trains everything."""
+
+
+class EngineConfig(_Strict):
+    backend: Literal["hf"] = "hf"
+    """Inference backend for rollouts ('hf': transformers generate behind an async batcher)."""
+    max_batch_size: int = Field(256, ge=1)
+    """Most sequences per generate call."""
+
+
+class SamplingConfig(_Strict):
+    max_new_tokens: int = Field(8, ge=1)
+    """Completion length cap for a turn."""
+    temperature: float = Field(1.0, ge=0.0)
+    """Rollout sampling temperature (the learner's log-probs use the same)."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling mass."""
+
+
+class InvalidActionConfig(_Strict):
+    penalty: float = -1.0
+    """Reward of a player who forfeits by an unparseable or illegal answer."""
+    opponent_reward: float = 0.0
+    """Reward of every other player when someone forfeits."""
+    retries: int = Field(0, ge=0)
+    """Extra attempts per turn before forfeiting."""
+    retry_penalty: float = -1.0
+    """Reward of each failed attempt that was retried (trained as its own sample)."""
+
+
+class OpponentConfig(_Strict):
+    kind: Literal["self", "random", "checkpoint"] = "self"
+    """'self': the shared model plays every seat; 'random': uniform legal moves; 'checkpoint': a frozen model."""
+    path: str | None = None
+    """Model directory for kind == 'checkpoint'."""
+
+
+class ArenaConfig(_Strict):
+    name: str
+    """Arena name, used in metric keys and RAE keys."""
+    game: str
+    """Registered game name (sparring.environments.names())."""
+    game_options: dict[str, Any] = {}
+    """Options passed to the game constructor (e.g. hands: 3)."""
+    episodes_per_step: int = Field(64, ge=1)
+    """Episodes collected from this arena every step."""
+    opponent: OpponentConfig = OpponentConfig()
+    """Who plays the other seats."""
+    shared_role: bool = False
+    """One role for all seats instead of one role per seat."""
+    invalid_action: InvalidActionConfig = InvalidActionConfig()
+    """The explicit rule for invalid answers."""
+
+    @model_validator(mode="after")
+    def _checkpoint_needs_path(self):
+        if self.opponent.kind == "checkpoint" and not self.opponent.path:
+            raise ValueError("opponent.path is required when opponent.kind is 'checkpoint'")
+        return self
+
+
+class WarmStartConfig(_Strict):
+    enabled: bool = False
+    """Run a supervised format warm start (TRL SFTTrainer) before RL."""
+    examples: int = Field(3000, ge=1)
+    """Transcript turns of random legal play to train on."""
+    epochs: float = Field(2.0, gt=0)
+    """SFT epochs."""
+    learning_rate: float = Field(1e-3, gt=0)
+    """SFT learning rate."""
+    batch_size: int = Field(32, ge=1)
+    """SFT per-device batch size."""
+
+
+class AdvantageConfig(_Strict):
+    estimator: Estimator = "rae"
+    """Default estimator for every role."""
+    per_role: dict[str, Estimator] = {}
+    """Estimator overrides by role name."""
+    rae_alpha: float = Field(0.95, ge=0.0, le=1.0)
+    """RAE baseline EMA decay."""
+    gamma: float = Field(1.0, ge=0.0, le=1.0)
+    """Per-turn credit: a turn k turns before the player's last gets gamma**k of the advantage."""
+
+
+class LossConfig(_Strict):
+    clip_low: float = Field(0.2, ge=0.0)
+    """PPO ratio clip below 1."""
+    clip_high: float = Field(0.28, ge=0.0)
+    """PPO ratio clip above 1 (clip-higher)."""
+    aggregation: Literal["token_mean", "sequence_mean"] = "token_mean"
+    """How token losses become one number."""
+    kl_coef: float = Field(0.0, ge=0.0)
+    """Weight of the k3 KL to the frozen initial model (0: no reference model kept)."""
+    entropy_coef: float = Field(0.0, ge=0.0)
+    """Entropy bonus weight."""
+
+
+class OptimConfig(_Strict):
+    learning_rate: float = Field(1e-4, gt=0)
+    """AdamW learning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    grad_clip: float = Field(1.0, gt=0)
+    """Max global gradient norm."""
+    micro_batch_size: int = Field(64, ge=1)
+    """Sequences per forward/backward (gradient accumulation over the batch)."""
+    epochs: int = Field(1, ge=1)
+    """Passes over each step's samples (ratios leave 1 after the first)."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear learning-rate warmup."""
+
+
+class EvalConfig(_Strict):
+    every: int = Field(0, ge=0)
+    """Evaluate against the random policy every N steps (0: never during training)."""
+    episodes: int = Field(200, ge=1)
+    """Evaluation games per seat."""
+    temperature: float = Field(0.0, ge=0.0)
+    """Decoding temperature at evaluation (0: greedy)."""
+    at_start: bool = False
+    """Also evaluate before the first step."""
+
+
+class CheckpointConfig(_Strict):
+    every: int = Field(10, ge=1)
+    """Save every N steps (and at the end)."""
+    keep: int = Field(2, ge=1)
+    """Checkpoints kept on disk."""
+
+
+class ExperimentConfig(_Strict):
+    run: RunConfig = RunConfig()
+    """Name, output dir, seed, number of steps."""
+    model: ModelConfig = ModelConfig()
+    """The one shared model."""
+    engine: EngineConfig = EngineConfig()
+    """Rollout inference engine."""
+    sampling: SamplingConfig = SamplingConfig()
+    """Rollout sampling settings for every role."""
+    arenas: list[ArenaConfig]
+    """Arenas sampled every step."""
+    warm_start: WarmStartConfig = WarmStartConfig()
+    """Supervised format warm start."""
+    advantages: AdvantageConfig = AdvantageConfig()
+    """Role-conditioned advantage estimation."""
+    loss: LossConfig = LossConfig()
+    """Policy-gradient loss."""
+    optim: OptimConfig = OptimConfig()
+    """Optimiser and batching."""
+    eval: EvalConfig = EvalConfig()
+    """Periodic evaluation against the uniform-random policy."""
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    """Checkpointing."""
+
+    @model_validator(mode="after")
+    def _unique_arena_names(self):
+        names = [a.name for a in self.arenas]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arena names must be unique, got {names}")
+        return self
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {path}: unknown key")
+        else:
+            lines.append(f"  {path}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply 'a.b.c=value' to a nested dict (value parsed as YAML; list indices allowed)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. run.steps=10")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), data: dict | None = None) -> ExperimentConfig:
+    source = str(path) if path else "<dict>"
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source)) from None

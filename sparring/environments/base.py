@@ -1,0 +1,110 @@
+"""The base class for turn-based, text-first games: a game author writes only the rules.
+
+`Game` owns the contract from DESIGN.md (reset/step/current_player/legal_actions/observation/
+done/returns), validates every action against `legal_actions()` and counts turns; a subclass
+fills five hooks: `setup`, `to_move`, `legal_actions`, `apply`, `observation`, and `outcome`.
+No torch here and no model: environments are pure rules, so they are cheap to test and copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+
+class IllegalAction(ValueError):
+    """An action string that is not legal in the current state (arenas decide what it costs)."""
+
+
+class GameOver(RuntimeError):
+    """`step` was called after the game had ended."""
+
+
+class Game(ABC):
+    """A turn-based game. Subclasses declare properties and implement the rules hooks.
+
+    Declared properties (checked by `sparring.environments.check`):
+      name        registry name
+      num_players number of seats
+      zero_sum    returns sum to 0 at the end of every game
+      max_turns   upper bound on `step` calls in one game (a property may compute it)
+    """
+
+    name: ClassVar[str] = ""
+    num_players: ClassVar[int] = 2
+    zero_sum: ClassVar[bool] = True
+    max_turns: int = 0
+
+    def __init__(self) -> None:
+        self.rng = random.Random(0)
+        self.turn = 0
+        self._reset_called = False
+
+    # ----- the contract (do not override) -------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new game; the same seed gives the same game."""
+        self.rng = random.Random(seed)
+        self.turn = 0
+        self._reset_called = True
+        self.setup()
+
+    @property
+    def done(self) -> bool:
+        self._require_reset()
+        return self.outcome() is not None
+
+    @property
+    def current_player(self) -> int | None:
+        """The player to act, or None when the game is over."""
+        return None if self.done else self.to_move()
+
+    def step(self, action: str) -> None:
+        """Apply the current player's action; raise IllegalAction if it is not legal."""
+        if self.done:
+            raise GameOver(f"{self.name}: step({action!r}) after the game ended")
+        legal = self.legal_actions()
+        if legal is not None and action not in legal:
+            raise IllegalAction(f"{self.name}: {action!r} is not legal; legal: {legal}")
+        self.apply(action)
+        self.turn += 1
+
+    def returns(self) -> list[float]:
+        """One payoff per player; zeros while the game is running."""
+        result = self.outcome()
+        return list(result) if result is not None else [0.0] * self.num_players
+
+    def clone(self) -> "Game":
+        """An independent copy of the full state (rng included)."""
+        return copy.deepcopy(self)
+
+    # ----- the rules hooks (a game author writes these) -----------------------------------
+    @abstractmethod
+    def setup(self) -> None:
+        """Set the initial state; draw any randomness from `self.rng`."""
+
+    @abstractmethod
+    def to_move(self) -> int:
+        """The player to act (only called while the game is running)."""
+
+    @abstractmethod
+    def legal_actions(self) -> list[str] | None:
+        """Canonical legal action strings, or None when any free text is accepted."""
+
+    @abstractmethod
+    def apply(self, action: str) -> None:
+        """Apply a legal action of the player to move."""
+
+    @abstractmethod
+    def observation(self, player: int) -> str:
+        """What `player` may see: the rules, their private and the public state, legal actions."""
+
+    @abstractmethod
+    def outcome(self) -> list[float] | None:
+        """Final payoffs when the game is over, else None."""
+
+    # ----------------------------------------------------------------------------------------
+    def _require_reset(self) -> None:
+        if not self._reset_called:
+            raise RuntimeError(f"{self.name}: call reset(seed) before using the game")

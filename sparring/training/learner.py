@@ -1,0 +1,87 @@
+"""The learner: owns the one trainable model and its optimiser, and applies policy updates.
+
+`update(batches)` runs `epochs` passes; each pass accumulates gradients over all micro-batches
+(the loss already divides by whole-batch totals) and takes one AdamW step after grad-norm
+clipping. It knows nothing of games or roles: it sees tensors and advantages only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+
+from sparring.training.batching import MicroBatch
+from sparring.training.loss import policy_loss, token_logprobs
+
+
+class Learner:
+    def __init__(self, model, *, learning_rate: float, weight_decay: float = 0.0, betas=(0.9, 0.999),
+                 grad_clip: float = 1.0, epochs: int = 1, warmup_steps: int = 0, temperature: float = 1.0,
+                 clip_low: float = 0.2, clip_high: float = 0.28, aggregation: str = "token_mean",
+                 kl_coef: float = 0.0, entropy_coef: float = 0.0) -> None:
+        self.model = model
+        self.model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, betas=tuple(betas))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0
+        )
+        self.grad_clip = grad_clip
+        self.epochs = epochs
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.loss_args = dict(clip_low=clip_low, clip_high=clip_high, aggregation=aggregation, kl_coef=kl_coef, entropy_coef=entropy_coef)
+        self.ref_model = None
+        if kl_coef > 0:
+            self.ref_model = copy.deepcopy(model).eval()
+            for p in self.ref_model.parameters():
+                p.requires_grad_(False)
+
+    def update(self, batches: list[MicroBatch]) -> dict[str, float]:
+        if not batches:
+            return {"loss/skipped": 1.0}
+        t0 = time.perf_counter()
+        want_entropy = True
+        totals = {"loss/total": 0.0, "loss/pg": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "loss/clip_fraction": 0.0, "loss/ratio_mean": 0.0}
+        grad_norm = 0.0
+        tokens = 0
+        for _epoch in range(self.epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for mb in batches:
+                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature, want_entropy)
+                ref_logp = None
+                if self.ref_model is not None:
+                    with torch.no_grad():
+                        ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature)
+                terms = policy_loss(
+                    logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
+                    total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
+                    ref_logp=ref_logp, entropy=entropy, **self.loss_args,
+                )
+                terms.loss.backward()
+                share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / self.epochs
+                totals["loss/total"] += terms.loss.item() / self.epochs
+                totals["loss/pg"] += terms.pg / self.epochs
+                totals["loss/kl"] += terms.kl / self.epochs
+                totals["loss/entropy"] += terms.entropy / self.epochs
+                totals["loss/clip_fraction"] += terms.clip_fraction * share
+                totals["loss/ratio_mean"] += terms.ratio_mean * share
+                tokens += int(mb.loss_mask.sum().item())
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], self.grad_clip))
+            self.optimizer.step()
+        self.scheduler.step()
+        dt = time.perf_counter() - t0
+        totals.update({"loss/grad_norm": grad_norm, "loss/lr": self.scheduler.get_last_lr()[0],
+                       "perf/update_s": dt, "perf/train_tokens_per_s": tokens / dt if dt > 0 else 0.0})
+        return totals
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.scheduler.load_state_dict(d["scheduler"])

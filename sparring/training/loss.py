@@ -1,0 +1,85 @@
+"""The token-level policy-gradient loss with PPO clipping: a pure function of tensors.
+
+ratio = exp(logp - old_logp) against the engine's sampling log-probs; the per-token loss is
+max(-A * ratio, -A * clip(ratio, 1 - clip_low, 1 + clip_high)), plus kl_coef * k3-KL to a
+frozen reference and minus entropy_coef * entropy. Aggregation divides by totals over the whole
+batch (not the micro-batch), so accumulating micro-batches gives exactly the full-batch loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor
+    pg: float
+    kl: float
+    entropy: float
+    clip_fraction: float
+    ratio_mean: float
+
+
+def token_logprobs(model, input_ids, attention_mask, temperature: float, with_entropy: bool = False):
+    """Log-probs of each next token (B, L-1) and, optionally, the entropy at each position."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    if temperature > 0:
+        logits = logits / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
+    return logp, entropy
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, total_tokens: int, total_sequences: int) -> torch.Tensor:
+    if how == "token_mean":
+        return (per_token * mask).sum() / max(total_tokens, 1)
+    if how == "sequence_mean":
+        per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        return per_seq.sum() / max(total_sequences, 1)
+    raise ValueError(f"unknown aggregation {how!r}; use 'token_mean' or 'sequence_mean'")
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    aggregation: str = "token_mean",
+    total_tokens: int,
+    total_sequences: int,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+    entropy: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
+) -> LossTerms:
+    a = advantages.unsqueeze(-1)
+    log_ratio = (logp - old_logp) * mask
+    ratio = torch.exp(log_ratio)
+    unclipped = -a * ratio
+    clipped = -a * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    per_token = torch.maximum(unclipped, clipped)
+    pg = aggregate(per_token, mask, aggregation, total_tokens, total_sequences)
+    loss = pg
+    kl_value = torch.zeros(())
+    if ref_logp is not None and kl_coef > 0:
+        d = (ref_logp - logp) * mask
+        k3 = torch.exp(d) - d - 1.0  # unbiased, non-negative KL estimator (Schulman)
+        kl_value = aggregate(k3, mask, aggregation, total_tokens, total_sequences)
+        loss = loss + kl_coef * kl_value
+    ent_value = torch.zeros(())
+    if entropy is not None:
+        ent_value = aggregate(entropy, mask, aggregation, total_tokens, total_sequences)
+        if entropy_coef > 0:
+            loss = loss - entropy_coef * ent_value
+    n = mask.sum().clamp(min=1)
+    with torch.no_grad():
+        clip_frac = ((clipped > unclipped).float() * mask).sum() / n
+        ratio_mean = (ratio * mask).sum() / n
+    return LossTerms(loss, pg.item(), kl_value.item(), ent_value.item(), clip_frac.item(), ratio_mean.item())

@@ -1,0 +1,58 @@
+"""Metrics: JSONL lines under namespaced keys, and a progress bar on the terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLogger:
+    def __init__(self, path: str | Path, total_steps: int, show_progress: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.total = total_steps
+        self._progress = None
+        self._task = None
+        if show_progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            )
+
+    def __enter__(self):
+        if self._progress is not None:
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=self.total, info="")
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()
+
+    def log(self, step: int, metrics: dict[str, float], info: str = "") -> None:
+        record = {"step": step, "time": time.time()}
+        record.update({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in metrics.items()})
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=step, info=info)
+        else:
+            log.info("step %d %s", step, info)
+
+    def advance_to(self, step: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=step)
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

@@ -1,0 +1,64 @@
+"""Rollout: the one place where arenas and the engine meet.
+
+`collect` plays every arena's episodes for a step concurrently on one asyncio loop; the
+engine's scheduler batches their requests. Episode seeds derive from (run seed, step, arena,
+index), so a resumed run replays the same games. It also summarises the rollout into
+namespaced metrics (rollout/, reward/<arena>/<role>, perf/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Protocol
+
+from sparring.types import Episode
+
+
+class Arena(Protocol):
+    name: str
+
+    async def play(self, seed: int) -> Episode: ...
+
+
+def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
+    return (run_seed * 1_000_003 + step * 100_019 + arena_index * 10_007 + i) % (2**31 - 1)
+
+
+async def collect_async(arenas: list[tuple[Arena, int]], step: int, run_seed: int) -> list[Episode]:
+    jobs = [
+        arena.play(episode_seed(run_seed, step, a, i))
+        for a, (arena, count) in enumerate(arenas)
+        for i in range(count)
+    ]
+    return list(await asyncio.gather(*jobs))
+
+
+def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asyncio.AbstractEventLoop) -> tuple[list[Episode], dict[str, float]]:
+    """Play `count` episodes of every (arena, count); returns episodes and rollout metrics."""
+    t0 = time.perf_counter()
+    episodes = loop.run_until_complete(collect_async(arenas, step, run_seed))
+    return episodes, summarize(episodes, time.perf_counter() - t0)
+
+
+def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
+    attempts = [t for e in episodes for t in e.turns if t.trainable]
+    gen_tokens = sum(len(t.completion_ids) for t in attempts)
+    rewards: dict[str, list[float]] = defaultdict(list)
+    for e in episodes:
+        seat = e.metadata.get("learner_seat")
+        for player, role in enumerate(e.roles):
+            if seat is None or seat == player:
+                rewards[f"reward/{e.arena}/{role}"].append(e.rewards[player])
+    stats = {
+        "rollout/episodes": float(len(episodes)),
+        "rollout/turns": float(len(attempts)),
+        "rollout/invalid_rate": sum(t.invalid for t in attempts) / max(len(attempts), 1),
+        "rollout/forfeit_rate": sum(e.metadata.get("forfeit") is not None for e in episodes) / max(len(episodes), 1),
+        "rollout/completion_tokens_mean": gen_tokens / max(len(attempts), 1),
+        "perf/rollout_s": seconds,
+        "perf/rollout_tokens_per_s": gen_tokens / seconds if seconds > 0 else 0.0,
+    }
+    stats.update({k: sum(v) / len(v) for k, v in rewards.items()})
+    return stats
