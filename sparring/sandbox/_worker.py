@@ -175,7 +175,10 @@ class Worker:
                 "scratch_entries": self._scratch_entries(), "vm_kb": _vm_kb()}
 
     def _sandbox_pids(self):
+        """Live processes of the sandbox uid (or, without one, children of this worker)."""
         me = os.getpid()
+        if self.uid is None:
+            return _children_of(me)
         pids = []
         for name in os.listdir("/proc"):
             if name.isdigit() and int(name) != me:
@@ -353,7 +356,7 @@ class Worker:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.0005)
-        return len(self._sandbox_pids()) if self.uid is not None else 0
+        return len(self._sandbox_pids())
 
 
 def _classify(status, verdict, req):

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from typing import Any
 
 from .channel import BufferedReader, ChannelClosed, StderrTail
@@ -118,17 +119,25 @@ class DockerLauncher:
         return DockerChannel(self.client, cid, sock, f"sandbox-docker-{index}")
 
     def close(self) -> None:
-        """Remove every container this launcher started (they also remove themselves)."""
+        """Remove every container this launcher started, and wait until they are gone."""
         import docker
 
         for cid in self._containers:
-            try:
-                self.client.api.remove_container(cid, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as e:
-                if "already in progress" not in str(e):
-                    logger.warning("could not remove sandbox container %s: %s", cid[:12], e)
+            deadline = time.monotonic() + 30.0
+            while True:
+                try:
+                    self.client.api.inspect_container(cid)
+                except docker.errors.NotFound:
+                    break
+                if time.monotonic() > deadline:
+                    logger.warning("sandbox container %s is still there after 30 s", cid[:12])
+                    break
+                try:
+                    self.client.api.remove_container(cid, force=True)
+                except docker.errors.NotFound:
+                    break
+                except docker.errors.APIError:
+                    time.sleep(0.05)  # e.g. "removal already in progress"
         self._containers.clear()
         self.client.close()
 

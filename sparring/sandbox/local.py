@@ -71,6 +71,9 @@ class BubblewrapLauncher:
         for p in readonly_paths:
             if not os.path.isabs(p) or not os.path.exists(p):
                 raise ValueError(f"readonly_paths entry {p!r} is not an existing absolute path")
+            if _is_under(p, SCRATCH):
+                raise ValueError(f"readonly_paths entry {p!r} is under {SCRATCH}, which is the "
+                                 "sandbox's scratch dir (a fresh tmpfs per run); move it")
         self.readonly_paths = readonly_paths
 
     def worker_config(self, index: int) -> dict[str, Any]:
@@ -150,8 +153,13 @@ class UnsafeLauncher:
             "isolation (rlimits only). Use it for debugging, never for untrusted code.")
         self.preimport = preimport
         self.seccomp_bpf = seccomp_bpf
-        self.python, _ = host_python()
-        self.root = os.geteuid() == 0
+        self.python, prefix = host_python()
+        # As root, programs switch to a dedicated uid, unless that uid could not read the
+        # standard library (e.g. a pyenv under /root, mode 0700): then they stay root.
+        self.drop_uid = os.geteuid() == 0 and _world_readable(prefix)
+        if os.geteuid() == 0 and not self.drop_uid:
+            logger.warning("UNSAFE sandbox backend: %s is not world-readable, so programs "
+                           "run as ROOT, and RLIMIT_NPROC does not bind", prefix)
         self._dirs: list[str] = []
 
     def worker_config(self, index: int) -> dict[str, Any]:
@@ -160,9 +168,9 @@ class UnsafeLauncher:
         self._dirs.append(scratch)
         inner = os.path.join(scratch, "scratch")
         os.mkdir(inner, 0o700)
-        uid = new_sandbox_uid() if self.root else None
+        uid = new_sandbox_uid() if self.drop_uid else None
         return base_config(uid, self.preimport, self.seccomp_bpf, inner, scratch_mode="wipe",
-                           kill_mode="uid" if self.root else "pgroup")
+                           kill_mode="uid" if self.drop_uid else "pgroup")
 
     def spawn(self, index: int, config: dict[str, Any]) -> Channel:
         env = dict(config["env"], HOME=config["scratch"], TMPDIR=config["scratch"])
@@ -174,3 +182,12 @@ class UnsafeLauncher:
         for d in self._dirs:
             shutil.rmtree(d, ignore_errors=True)
         self._dirs.clear()
+
+
+def _world_readable(path: str) -> bool:
+    """Whether any uid can traverse to ``path`` and read it."""
+    current = Path(path)
+    for p in [current, *current.parents]:
+        if not os.stat(p).st_mode & 0o005:
+            return False
+    return True
