@@ -1,82 +1,34 @@
 """Warm sandbox worker: runs inside the isolation, forks one fresh child per execution.
 
-This file is executed as a script (``python -I -S _worker.py``) inside bubblewrap namespaces
-or a Docker container, so it imports nothing but the standard library. The host side imports
-it only for the wire format (``encode_request`` / ``read_response``).
+Executed as a script (``python -I -S _worker.py``) inside bubblewrap namespaces or a Docker
+container, next to ``_wire.py`` and ``_child.py``; standard library only.
 
 Life of a worker: read a config frame, pre-import modules (paid once, shared copy-on-write by
 every child), answer ``ready``; then serve ``run`` and ``stats`` frames until stdin closes.
-Life of one execution: fresh scratch dir -> fork -> the child sets rlimits, drops to the
-worker's dedicated unprivileged uid, installs the seccomp filter and executes the code ->
-the worker collects capped output until the child exits, the wall clock runs out or the
-output cap is hit -> every process of the execution is killed and reaped -> scratch emptied.
-
-Wire format (host -> worker, ASCII only so Docker's attach stream never sees detach keys):
-``b"<len>\\n" + json``. Worker -> host: ``b"<hlen> <outlen> <errlen>\\n" + json + out + err``.
+Life of one execution: fresh scratch dir -> fork -> the child (``_child.child_main``) sets
+rlimits, drops to the worker's dedicated unprivileged uid, installs the seccomp filter and
+runs the code -> the worker collects capped output until the child exits, the wall clock
+runs out or the output cap is hit -> every process of the execution is killed and reaped ->
+scratch discarded.
 """
 
 import errno
-import json
 import os
 import select
 import signal
 import sys
 import time
 
-# Exit codes the child reserves to report outcomes the exit status cannot carry otherwise.
-EXIT_MEMORY = 211
-EXIT_SETUP_FAILED = 212
-RESERVED_EXIT_CODES = (EXIT_MEMORY, EXIT_SETUP_FAILED)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
+from _child import EXIT_MEMORY, EXIT_SETUP_FAILED, child_main  # noqa: E402
+from _wire import encode_response, read_exact_fd, read_request, write_all  # noqa: E402
+
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MNT_DETACH = 2
 CHUNK = 65536
-
-
-# ----------------------------------------------------------------------------- wire format
-
-
-def encode_request(msg):
-    """Frame a host -> worker message (pure ASCII: no control bytes but the newline)."""
-    body = json.dumps(msg, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    return b"%d\n" % len(body) + body
-
-
-def encode_response(header, out=b"", err=b""):
-    body = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    return b"%d %d %d\n" % (len(body), len(out), len(err)) + body + out + err
-
-
-def read_line(read_exact):
-    """Read bytes up to a newline with ``read_exact(1)``; headers are a few bytes long."""
-    buf = bytearray()
-    while True:
-        c = read_exact(1)
-        if c == b"\n":
-            return bytes(buf)
-        buf += c
-        if len(buf) > 64:
-            raise ValueError("sandbox protocol: frame header too long: %r" % bytes(buf[:64]))
-
-
-def read_request(read_exact):
-    n = int(read_line(read_exact))
-    return json.loads(read_exact(n))
-
-
-def read_response(read_exact):
-    """Inverse of ``encode_response``: returns ``(header, stdout_bytes, stderr_bytes)``."""
-    parts = read_line(read_exact).split()
-    if len(parts) != 3:
-        raise ValueError("sandbox protocol: bad response header %r" % parts)
-    hlen, olen, elen = (int(p) for p in parts)
-    header = json.loads(read_exact(hlen))
-    return header, read_exact(olen), read_exact(elen)
 
 
 # ----------------------------------------------------------------------------- worker state
@@ -97,6 +49,7 @@ class Worker:
         os.environ.clear()  # children inherit exactly this environment
         os.environ.update(self.env)
         self.runs = 0
+        self._inbuf = bytearray()
         self.libc = None
         self.seccomp_prog = None
         if self.scratch_mode == "mount" or cfg.get("seccomp_bpf_hex"):
@@ -155,13 +108,16 @@ class Worker:
             self._send(*reply)
 
     def _read_exact(self, n):
-        buf = bytearray()
+        """Buffered: a request is one or two ``read`` calls, not one per header byte."""
+        buf = self._inbuf
         while len(buf) < n:
-            chunk = os.read(self.infd, n - len(buf))
+            chunk = os.read(self.infd, max(CHUNK, n - len(buf)))
             if not chunk:
                 raise EOFError
             buf += chunk
-        return bytes(buf)
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
     def _send(self, header, out=b"", err=b""):
         data = memoryview(encode_response(header, out, err))
@@ -201,7 +157,7 @@ class Worker:
     def run(self, req):
         self.runs += 1
         stdin_fd = os.memfd_create("stdin", 0)
-        _write_all(stdin_fd, req.get("stdin", "").encode("utf-8"))
+        write_all(stdin_fd, req.get("stdin", "").encode("utf-8"))
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -209,7 +165,7 @@ class Worker:
         t0 = time.monotonic()
         pid = os.fork()
         if pid == 0:  # ---- child: never returns
-            _child_main(self, req, stdin_fd, out_w, err_w)
+            child_main(self, req, stdin_fd, out_w, err_w)
         for fd in (stdin_fd, out_w, err_w):
             os.close(fd)
         try:
@@ -385,158 +341,7 @@ def _classify(status, verdict, req):
     return header
 
 
-# ----------------------------------------------------------------------------- the child
-
-
-def _child_main(worker, req, stdin_fd, out_w, err_w):
-    """Confine this fresh child, then run the untrusted code in it. Never returns."""
-    try:
-        os.setsid()
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.closerange(3, 1 << 20)
-        _set_rlimits(req)
-        try:  # let the kernel's OOM killer pick the program before anything else
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
-        except OSError:
-            pass
-        if worker.uid is not None:
-            os.setgroups([])
-            os.setresgid(worker.uid, worker.uid, worker.uid)
-            os.setresuid(worker.uid, worker.uid, worker.uid)
-        os.chdir(worker.scratch)  # as the sandbox uid: the scratch dir is 0700, its own
-        if worker.seccomp_prog is not None:
-            libc = worker.libc
-            if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
-                    PR_SET_SECCOMP, SECCOMP_MODE_FILTER, worker._byref(worker.seccomp_prog),
-                    0, 0) != 0:
-                raise OSError(_ctypes_errno(), "installing the seccomp filter failed")
-    except BaseException as e:  # noqa: BLE001 - the code must not run half-confined
-        _write_all(2, ("sandbox setup failed: %r\n" % (e,)).encode())
-        os._exit(EXIT_SETUP_FAILED)
-    if req.get("hash_seed") is not None:
-        _exec_fresh_interpreter(req)
-    os._exit(run_user_code(req["code"], fresh_stdio=False))
-
-
-def _set_rlimits(req):
-    import resource as r
-
-    mib = 1024 * 1024
-    limits = {
-        r.RLIMIT_AS: req["memory_mb"] * mib,
-        r.RLIMIT_CPU: req["cpu_s"],
-        r.RLIMIT_FSIZE: req["max_file_mb"] * mib,
-        r.RLIMIT_NOFILE: req["max_open_files"],
-        r.RLIMIT_NPROC: req["max_processes"],
-        r.RLIMIT_CORE: 0,
-        r.RLIMIT_MEMLOCK: 0,
-        r.RLIMIT_MSGQUEUE: 0,
-    }
-    for res, soft in limits.items():
-        hard = soft + 1 if res == r.RLIMIT_CPU else soft  # SIGXCPU first, SIGKILL 1 s later
-        r.setrlimit(res, (soft, hard))
-
-
-def _exec_fresh_interpreter(req):
-    """Re-exec a fresh interpreter with a chosen hash seed (determinism checks only)."""
-    code_fd = os.memfd_create("code", 0)
-    _write_all(code_fd, req["code"].encode("utf-8"))
-    os.lseek(code_fd, 0, os.SEEK_SET)
-    os.dup2(code_fd, 3)  # inheritable copy at a known number
-    env = dict(os.environ, PYTHONHASHSEED=str(req["hash_seed"]))
-    worker_path = os.path.abspath(__file__)
-    os.execve(sys.executable, [sys.executable, "-s", "-S", "-P", worker_path, "--exec-child"],
-              env)
-
-
-def run_user_code(code, fresh_stdio=True):
-    """Run ``code`` as ``__main__``; return the process exit code.
-
-    A forked child keeps the worker's stdio objects (``fresh_stdio=False``): they wrap fds
-    0-2, which now are this run's stdin memfd and output pipes, and their buffers are empty
-    because the worker never uses them. Building new ones costs a third of a short run.
-    """
-    import builtins
-    import types
-
-    if fresh_stdio:
-        sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
-        sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
-        sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace",
-                              closefd=False, buffering=1)
-    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
-    sys.argv = [""]
-    main = types.ModuleType("__main__")
-    main.__builtins__ = builtins
-    sys.modules["__main__"] = main
-    import linecache
-
-    linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
-    rc = 0
-    try:
-        exec(compile(code, "<sandbox>", "exec"), main.__dict__)
-    except MemoryError:
-        rc = EXIT_MEMORY
-    except SystemExit as e:
-        rc = _system_exit_code(e)
-    except BaseException:  # noqa: BLE001 - report like the interpreter does
-        rc = _print_exception()
-    try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()
-        import atexit
-
-        atexit._run_exitfuncs()
-    except MemoryError:
-        rc = EXIT_MEMORY
-    except BaseException:  # noqa: BLE001
-        rc = rc or 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except MemoryError:
-            rc = EXIT_MEMORY
-        except BaseException:  # noqa: BLE001 - e.g. a closed or broken stream
-            rc = rc or 1
-    return rc
-
-
-def _system_exit_code(e):
-    code = e.code
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        code &= 0xFF
-        return 1 if code in RESERVED_EXIT_CODES else code
-    try:
-        print(code, file=sys.stderr)
-    except BaseException:  # noqa: BLE001
-        pass
-    return 1
-
-
-def _print_exception():
-    try:
-        import traceback
-
-        traceback.print_exc()
-        return 1
-    except MemoryError:
-        return EXIT_MEMORY
-    except BaseException:  # noqa: BLE001
-        return 1
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _ignore_missing(fn, *args):
@@ -593,10 +398,6 @@ def _preimport(names):
 
 
 def main():
-    if sys.argv[1:] == ["--exec-child"]:  # fresh interpreter for a chosen hash seed
-        with os.fdopen(3, "rb") as f:
-            code = f.read().decode("utf-8")
-        os._exit(run_user_code(code))
     # Keep the protocol pipes on private fds; point 0/1 at /dev/null so that no stdio
     # object of this process (inherited by children) ever wraps them.
     infd, outfd = os.dup(0), os.dup(1)
@@ -604,7 +405,7 @@ def main():
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
-    cfg = read_request(lambda n: _read_exact_fd(infd, n))
+    cfg = read_request(lambda n: read_exact_fd(infd, n))
     try:
         if cfg.get("parent_death_signal", True):
             import ctypes
@@ -620,21 +421,11 @@ def main():
         gc.freeze()  # keep the pre-imported heap shared copy-on-write with every child
     except BaseException as e:  # noqa: BLE001 - tell the host why, then give up
         data = encode_response({"ready": False, "error": "%s: %s" % (type(e).__name__, e)})
-        _write_all(outfd, data)
+        write_all(outfd, data)
         raise
     if failed:
         sys.stderr.write("sandbox worker: could not pre-import %s\n" % ", ".join(failed))
     worker.serve()
-
-
-def _read_exact_fd(fd, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Byte channels between the host and one warm worker (a pipe pair or a Docker attach socket).
 
-A channel only moves bytes and enforces a deadline on reads; framing lives in ``_worker``.
+A channel only moves bytes and enforces a deadline on reads; framing lives in ``_wire``.
 The worker's stderr is never mixed into the protocol: it is logged, and its tail is kept for
 error messages when a worker fails to start or dies.
 """

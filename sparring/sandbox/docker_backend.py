@@ -57,7 +57,7 @@ class DockerLauncher:
     def __init__(self, preimport: tuple[str, ...], seccomp_bpf: bytes | None,
                  limits: ExecLimits, *, image: str | None = None,
                  container_memory_mb: int | None = None, pids_limit: int | None = None,
-                 cpus: float | None = None) -> None:
+                 cpus: float | None = None, cpuset_cpus: str | None = None) -> None:
         from .image import LABEL_PYTHON, LABEL_WORKER, ensure_image
 
         self.client = docker_client()
@@ -74,9 +74,11 @@ class DockerLauncher:
         # One run may use max_processes processes of memory_mb each; the container caps
         # the sum (the cgroup OOM killer picks the program first: oom_score_adj=1000).
         self.container_memory_mb = container_memory_mb or max(1024, 2 * limits.memory_mb)
+        self.max_memory_mb = self.container_memory_mb
         self.pids_limit = pids_limit or limits.max_processes + 16
         self.scratch_mb = limits.scratch_mb
         self.cpus = cpus
+        self.cpuset_cpus = cpuset_cpus
         self.owner = f"{os.getpid()}-{id(self):x}"
         self._containers: list[str] = []
 
@@ -101,6 +103,7 @@ class DockerLauncher:
             ipc_mode="none",  # own IPC namespace and no writable /dev/shm
             auto_remove=True,
             nano_cpus=int(self.cpus * 1e9) if self.cpus else None,
+            cpuset_cpus=self.cpuset_cpus,
         )
         try:
             created = api.create_container(

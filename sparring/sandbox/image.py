@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .local import WORKER_PATH_INSIDE, WORKER_SOURCE, host_python
+from .local import WORKER_DIR_INSIDE, WORKER_FILES, WORKER_PATH_INSIDE, host_python
 from .result import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def image_tag() -> str:
     st = os.stat(python)
     h = hashlib.sha256()
     for part in (BUILDER_VERSION, python, prefix, sys.version, str(st.st_size),
-                 str(int(st.st_mtime)), WORKER_SOURCE.read_text()):
+                 str(int(st.st_mtime)), *(f.read_text() for f in WORKER_FILES)):
         h.update(part.encode() + b"\0")
     return f"{REPOSITORY}:{h.hexdigest()[:16]}"
 
@@ -147,7 +147,8 @@ def write_rootfs(tar_path: str, python: str, prefix: str) -> int:
         _add_bytes(tar, "/etc/group", GROUP.encode(), seen_dirs)
         if os.path.exists("/etc/ld.so.cache"):
             _add_file(tar, "/etc/ld.so.cache", "/etc/ld.so.cache", seen_dirs)
-        _add_file(tar, str(WORKER_SOURCE), WORKER_PATH_INSIDE, seen_dirs)
+        for f in WORKER_FILES:
+            _add_file(tar, str(f), f"{WORKER_DIR_INSIDE}/{f.name}", seen_dirs)
     return os.path.getsize(tar_path)
 
 

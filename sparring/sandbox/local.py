@@ -23,9 +23,11 @@ from .result import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
-WORKER_SOURCE = Path(__file__).with_name("_worker.py")
-#: Where the worker script appears inside the sandboxes.
-WORKER_PATH_INSIDE = "/opt/sparring/sandbox_worker.py"
+#: The worker's files (standard library only), and where they appear inside the sandboxes.
+WORKER_FILES = tuple(Path(__file__).with_name(n) for n in ("_worker.py", "_child.py", "_wire.py"))
+WORKER_SOURCE = WORKER_FILES[0]
+WORKER_DIR_INSIDE = "/opt/sparring"
+WORKER_PATH_INSIDE = f"{WORKER_DIR_INSIDE}/{WORKER_SOURCE.name}"
 #: The writable place: a fresh tmpfs per execution, also cwd, $HOME and $TMPDIR.
 SCRATCH = "/tmp"
 #: Host files that carry no secrets and that ordinary programs read.
@@ -51,6 +53,7 @@ class BubblewrapLauncher:
     """Workers in bubblewrap namespaces; needs root and the ``bwrap`` binary."""
 
     name = "local"
+    max_memory_mb = None
 
     def __init__(self, preimport: tuple[str, ...], seccomp_bpf: bytes | None,
                  readonly_paths: tuple[str, ...] = ()) -> None:
@@ -106,8 +109,9 @@ class BubblewrapLauncher:
         for path in (*binds, *self.readonly_paths):
             args += _dirs_0755(path)
             args += ["--ro-bind", path, path]
-        args += _dirs_0755(WORKER_PATH_INSIDE.rsplit("/", 1)[0] + "/")
-        args += ["--ro-bind", str(WORKER_SOURCE), WORKER_PATH_INSIDE]
+        args += _dirs_0755(WORKER_DIR_INSIDE + "/")
+        for f in WORKER_FILES:
+            args += ["--ro-bind", str(f), f"{WORKER_DIR_INSIDE}/{f.name}"]
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", SCRATCH,
                  "--remount-ro", "/"]
         args += [self.python, "-I", "-S", WORKER_PATH_INSIDE]
@@ -146,6 +150,7 @@ class UnsafeLauncher:
     """
 
     name = "unsafe"
+    max_memory_mb = None
 
     def __init__(self, preimport: tuple[str, ...], seccomp_bpf: bytes | None) -> None:
         logger.warning(

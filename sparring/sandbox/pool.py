@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from . import _worker
+from . import _wire
 from .channel import Channel, ChannelClosed
 from .result import ExecLimits, ExecResult, SandboxError, SandboxUnavailable, WorkerStats
 
@@ -57,6 +57,7 @@ class Launcher(Protocol):
     """Starts one worker process in its isolation and returns a channel to it."""
 
     name: str
+    max_memory_mb: int | None  # a per-run memory_mb above this cannot be honoured
 
     def spawn(self, index: int, config: dict[str, Any]) -> Channel: ...
 
@@ -82,8 +83,8 @@ class WorkerHandle:
         channel = self.launcher.spawn(self.index, self.config)
         try:
             channel.set_deadline(time.monotonic() + START_TIMEOUT_S)
-            channel.send(_worker.encode_request(self.config))
-            header, _, _ = _worker.read_response(channel.read_exact)
+            channel.send(_wire.encode_request(self.config))
+            header, _, _ = _wire.read_response(channel.read_exact)
         except (ChannelClosed, OSError, ValueError) as e:
             diag = channel.diagnostics()
             channel.close()
@@ -106,8 +107,8 @@ class WorkerHandle:
     def request(self, msg: dict[str, Any], timeout_s: float) -> tuple[dict, bytes, bytes]:
         assert self.channel is not None
         self.channel.set_deadline(time.monotonic() + timeout_s)
-        self.channel.send(_worker.encode_request(msg))
-        header, out, err = _worker.read_response(self.channel.read_exact)
+        self.channel.send(_wire.encode_request(msg))
+        header, out, err = _wire.read_response(self.channel.read_exact)
         if "internal_error" in header:
             raise ChannelClosed(f"worker internal error: {header['internal_error']}")
         return header, out, err
@@ -219,6 +220,8 @@ class WorkerPool:
 
     def run_many(self, codes: Sequence[str], stdins: Sequence[str], limits: ExecLimits,
                  batch_timeout_s: float | None) -> list[ExecResult]:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
         deadline = None if batch_timeout_s is None else time.monotonic() + batch_timeout_s
         futures = [self._executor.submit(self._run_budgeted, c, s, limits, deadline)
                    for c, s in zip(codes, stdins)]
@@ -236,6 +239,8 @@ class WorkerPool:
 
     async def arun(self, code: str, stdin: str, limits: ExecLimits,
                    hash_seed: int | None = None) -> ExecResult:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, functools.partial(self.run, code, stdin, limits, hash_seed))

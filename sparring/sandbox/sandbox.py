@@ -123,9 +123,14 @@ class Sandbox:
         base = limits if limits is not None else self.limits
         if not isinstance(base, ExecLimits):
             raise TypeError(f"limits must be an ExecLimits, got {type(base).__name__}")
-        if timeout_s is None and memory_mb is None:
-            return base
-        return base.updated(timeout_s=timeout_s, memory_mb=memory_mb)
+        if timeout_s is not None or memory_mb is not None:
+            base = base.updated(timeout_s=timeout_s, memory_mb=memory_mb)
+        cap = self._pool.launcher.max_memory_mb
+        if cap is not None and base.memory_mb > cap:
+            raise ValueError(f"memory_mb={base.memory_mb} exceeds the {self.backend} backend's "
+                             f"container memory ({cap} MiB); create the Sandbox with "
+                             f"container_memory_mb >= {base.memory_mb}")
+        return base
 
     # ----------------------------------------------------------------------------- lifecycle
 

@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import ATTACK_LIMITS, processes_of_uids
+from sandbox_helpers import ATTACK_LIMITS, processes_of_uids
 
 from sparring.sandbox import (ExecLimits, ExecResult, Sandbox, SandboxError,
                               SandboxUnavailable)
@@ -116,6 +116,9 @@ def test_bad_input_raises_clear_errors(sb):
         ExecLimits(max_processes=0)
     with pytest.raises(ValueError, match="unknown sandbox backend 'firecracker'"):
         Sandbox("firecracker")
+    if sb.backend == "docker":
+        with pytest.raises(ValueError, match="container memory"):
+            sb.run("print(1)", memory_mb=100_000)
 
 
 def test_stats_report_the_leak_counters(sb):

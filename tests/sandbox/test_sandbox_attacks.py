@@ -13,7 +13,7 @@ import signal
 import socket
 import textwrap
 
-from conftest import ATTACK_LIMITS, describe
+from sandbox_helpers import ATTACK_LIMITS, describe
 
 from sparring.sandbox import Sandbox
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 
-from conftest import files_of_uids, processes_of_uids
+from sandbox_helpers import files_of_uids, processes_of_uids
 
 from sparring.sandbox import ExecLimits, Sandbox
 

@@ -1,0 +1,178 @@
+"""The child side of one execution: confine this fresh fork, then run the program in it.
+
+Standard library only: it runs inside the sandbox, imported by the worker, or as a script
+(``--exec-child``) when a run asks for a fresh interpreter with a chosen hash seed.
+"""
+
+import os
+import sys
+
+from _wire import write_all
+
+# Exit codes the child reserves to report outcomes the exit status cannot carry otherwise.
+EXIT_MEMORY = 211
+EXIT_SETUP_FAILED = 212
+RESERVED_EXIT_CODES = (EXIT_MEMORY, EXIT_SETUP_FAILED)
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def child_main(worker, req, stdin_fd, out_w, err_w):
+    """Confine this fresh child, then run the untrusted code in it. Never returns."""
+    try:
+        os.setsid()
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 1 << 20)
+        _set_rlimits(req)
+        try:  # let the kernel's OOM killer pick the program before anything else
+            fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+            os.write(fd, b"1000")
+            os.close(fd)
+        except OSError:
+            pass
+        if worker.uid is not None:
+            os.setgroups([])
+            os.setresgid(worker.uid, worker.uid, worker.uid)
+            os.setresuid(worker.uid, worker.uid, worker.uid)
+        os.chdir(worker.scratch)  # as the sandbox uid: the scratch dir is 0700, its own
+        if worker.seccomp_prog is not None:
+            libc = worker.libc
+            if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
+                    PR_SET_SECCOMP, SECCOMP_MODE_FILTER, worker._byref(worker.seccomp_prog),
+                    0, 0) != 0:
+                raise OSError(_ctypes_errno(), "installing the seccomp filter failed")
+    except BaseException as e:  # noqa: BLE001 - the code must not run half-confined
+        write_all(2, ("sandbox setup failed: %r\n" % (e,)).encode())
+        os._exit(EXIT_SETUP_FAILED)
+    if req.get("hash_seed") is not None:
+        _exec_fresh_interpreter(req)
+    os._exit(run_user_code(req["code"], fresh_stdio=False))
+
+
+def _set_rlimits(req):
+    import resource as r
+
+    mib = 1024 * 1024
+    limits = {
+        r.RLIMIT_AS: req["memory_mb"] * mib,
+        r.RLIMIT_CPU: req["cpu_s"],
+        r.RLIMIT_FSIZE: req["max_file_mb"] * mib,
+        r.RLIMIT_NOFILE: req["max_open_files"],
+        r.RLIMIT_NPROC: req["max_processes"],
+        r.RLIMIT_CORE: 0,
+        r.RLIMIT_MEMLOCK: 0,
+        r.RLIMIT_MSGQUEUE: 0,
+    }
+    for res, soft in limits.items():
+        hard = soft + 1 if res == r.RLIMIT_CPU else soft  # SIGXCPU first, SIGKILL 1 s later
+        r.setrlimit(res, (soft, hard))
+
+
+def _exec_fresh_interpreter(req):
+    """Re-exec a fresh interpreter with a chosen hash seed (determinism checks only)."""
+    code_fd = os.memfd_create("code", 0)
+    write_all(code_fd, req["code"].encode("utf-8"))
+    os.lseek(code_fd, 0, os.SEEK_SET)
+    os.dup2(code_fd, 3)  # inheritable copy at a known number
+    env = dict(os.environ, PYTHONHASHSEED=str(req["hash_seed"]))
+    os.execve(sys.executable, [sys.executable, "-s", "-S", os.path.abspath(__file__)],
+              env)
+
+
+def run_user_code(code, fresh_stdio=True):
+    """Run ``code`` as ``__main__``; return the process exit code.
+
+    A forked child keeps the worker's stdio objects (``fresh_stdio=False``): they wrap fds
+    0-2, which now are this run's stdin memfd and output pipes, and their buffers are empty
+    because the worker never uses them. Building new ones costs a third of a short run.
+    """
+    import builtins
+    import types
+
+    if fresh_stdio:
+        sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
+        sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
+        sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace",
+                              closefd=False, buffering=1)
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+    sys.argv = [""]
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    import linecache
+
+    linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
+    rc = 0
+    try:
+        exec(compile(code, "<sandbox>", "exec"), main.__dict__)
+    except MemoryError:
+        rc = EXIT_MEMORY
+    except SystemExit as e:
+        rc = _system_exit_code(e)
+    except BaseException:  # noqa: BLE001 - report like the interpreter does
+        rc = _print_exception()
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+        import atexit
+
+        atexit._run_exitfuncs()
+    except MemoryError:
+        rc = EXIT_MEMORY
+    except BaseException:  # noqa: BLE001
+        rc = rc or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except MemoryError:
+            rc = EXIT_MEMORY
+        except BaseException:  # noqa: BLE001 - e.g. a closed or broken stream
+            rc = rc or 1
+    return rc
+
+
+def _system_exit_code(e):
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        code &= 0xFF
+        return 1 if code in RESERVED_EXIT_CODES else code
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001
+        pass
+    return 1
+
+
+def _print_exception():
+    try:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    except MemoryError:
+        return EXIT_MEMORY
+    except BaseException:  # noqa: BLE001
+        return 1
+
+
+def _ctypes_errno():
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+def _exec_child_main():
+    """Entry of a freshly exec'd interpreter: the program arrives on fd 3."""
+    with os.fdopen(3, "rb") as f:
+        code = f.read().decode("utf-8")
+    os._exit(run_user_code(code))
+
+
+if __name__ == "__main__":
+    _exec_child_main()
