@@ -169,7 +169,12 @@ def load_model(path: str, dtype: str = "float32", lora: dict | None = None):
     """A causal LM from a dir or hub id; with `lora`, wrapped as a PEFT LoRA model."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if (Path(path) / "adapter_config.json").exists():  # a LoRA checkpoint: base + adapter, merged
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if lora:
         from peft import LoraConfig, get_peft_model
 

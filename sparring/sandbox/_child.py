@@ -14,10 +14,6 @@ EXIT_MEMORY = 211
 EXIT_SETUP_FAILED = 212
 RESERVED_EXIT_CODES = (EXIT_MEMORY, EXIT_SETUP_FAILED)
 
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-
 
 def child_main(worker, req, stdin_fd, out_w, err_w):
     """Confine this fresh child, then run the untrusted code in it. Never returns."""
@@ -39,12 +35,7 @@ def child_main(worker, req, stdin_fd, out_w, err_w):
             os.setresgid(worker.uid, worker.uid, worker.uid)
             os.setresuid(worker.uid, worker.uid, worker.uid)
         os.chdir(worker.scratch)  # as the sandbox uid: the scratch dir is 0700, its own
-        if worker.seccomp_prog is not None:
-            libc = worker.libc
-            if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
-                    PR_SET_SECCOMP, SECCOMP_MODE_FILTER, worker._byref(worker.seccomp_prog),
-                    0, 0) != 0:
-                raise OSError(_ctypes_errno(), "installing the seccomp filter failed")
+        # The seccomp filter (if any) is the worker's own, inherited through fork.
     except BaseException as e:  # noqa: BLE001 - the code must not run half-confined
         write_all(2, ("sandbox setup failed: %r\n" % (e,)).encode())
         os._exit(EXIT_SETUP_FAILED)
@@ -159,12 +150,6 @@ def _print_exception():
         return EXIT_MEMORY
     except BaseException:  # noqa: BLE001
         return 1
-
-
-def _ctypes_errno():
-    import ctypes
-
-    return ctypes.get_errno()
 
 
 def _exec_child_main():

@@ -1,8 +1,8 @@
 """The optional seccomp filter: a deny list that shrinks the kernel surface a program can reach.
 
 The filter is compiled on the host with ``pyseccomp`` (libseccomp) and shipped to the worker as
-raw BPF, so the worker needs nothing but ``ctypes`` to install it in each child. It is a second
-layer only: the namespaces, the unprivileged uid and the rlimits do the containing. Denied
+raw BPF; the worker installs it on itself (``ctypes`` only) before serving, and every child
+inherits it through fork. It is a second layer only: the namespaces, the unprivileged uid and the rlimits do the containing. Denied
 calls fail with ``EPERM`` (``clone3`` with ``ENOSYS`` so that libc falls back to ``clone``,
 whose namespace flags are then checked); syscalls of a foreign architecture (the i386 ABI
 through ``int 0x80``) kill the process, which is libseccomp's default for a bad arch.
@@ -20,12 +20,14 @@ from .result import SandboxUnavailable
 logger = logging.getLogger(__name__)
 
 #: Syscalls no ordinary program needs and that attacks on the kernel or on neighbours use:
-#: tracing other processes, (un)mounting and namespaces, kernel keyrings, eBPF, perf,
+#: tracing other processes, namespaces and the new mount API, kernel keyrings, eBPF, perf,
 #: io_uring, userfaultfd, module loading, clock and host settings, and System V / POSIX
-#: message IPC (objects that would outlive the program).
+#: message IPC (objects that would outlive the program). ``mount``/``umount2`` stay allowed:
+#: the (filtered) worker mounts each run's scratch tmpfs, and programs cannot use them, as
+#: they hold no capabilities and may not create the user namespace that would grant some.
 DENIED_SYSCALLS: tuple[str, ...] = (
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "move_mount",
+    "pivot_root", "chroot", "unshare", "setns", "move_mount",
     "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
     "name_to_handle_at", "open_by_handle_at", "fanotify_init", "quotactl",
     "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",

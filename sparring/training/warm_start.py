@@ -57,7 +57,7 @@ def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate:
             learning_rate=learning_rate,
             lr_scheduler_type="cosine",
             warmup_steps=10,
-            logging_steps=50,
+            logging_strategy="no",  # the result carries the loss; no per-step prints
             save_strategy="no",
             report_to=[],
             use_cpu=True,
