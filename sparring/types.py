@@ -44,6 +44,7 @@ class Turn:
     action: str | None = None  # the canonical action applied, None when unparseable/illegal
     invalid: bool = False  # the output could not be turned into a legal action
     trainable: bool = True  # False for fixed opponents (random, scripted, frozen)
+    truncated: bool = False  # the completion hit max_new_tokens without an end-of-turn token
 
 
 @dataclass

@@ -22,8 +22,9 @@ class Policy(Protocol):
     async def act(self, role: Role, player: int, observation: str, legal: list[str] | None) -> Turn: ...
 
 
-def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(), completion=(), logprobs=()) -> Turn:
-    action = role.parse(text, legal)
+def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(), completion=(), logprobs=(),
+          truncated: bool = False) -> Turn:
+    action = None if truncated and role.require_stop else role.parse(text, legal)
     return Turn(
         role=role.name,
         player=player,
@@ -34,6 +35,7 @@ def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(),
         action=action,
         invalid=action is None,
         trainable=trainable,
+        truncated=truncated,
     )
 
 
@@ -62,7 +64,8 @@ class EnginePolicy:
 
             sampling = replace(sampling, temperature=self.temperature)
         gen = await self.engine.generate(self.prompt_ids(role, observation), sampling)
-        return _turn(role, player, gen.text, legal, self.trainable, gen.prompt_ids, gen.completion_ids, gen.logprobs)
+        return _turn(role, player, gen.text, legal, self.trainable, gen.prompt_ids, gen.completion_ids, gen.logprobs,
+                     truncated=gen.finish_reason == "length")
 
 
 class RandomPolicy:

@@ -22,6 +22,10 @@ class Role:
     system_prompt: str | None = None
     user_template: str = "{observation}\nAnswer with one legal action in brackets."
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    # An answer cut off at max_new_tokens (no end-of-turn token) is invalid. Without this,
+    # RL lets the end-of-turn probability drift away (seen here: every completion ran to the
+    # cap within 12 steps), since the parser alone only reads the first bracket.
+    require_stop: bool = True
 
     def messages(self, observation: str) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []

@@ -55,6 +55,7 @@ def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
         "rollout/episodes": float(len(episodes)),
         "rollout/turns": float(len(attempts)),
         "rollout/invalid_rate": sum(t.invalid for t in attempts) / max(len(attempts), 1),
+        "rollout/truncated_rate": sum(t.truncated for t in attempts) / max(len(attempts), 1),
         "rollout/forfeit_rate": sum(e.metadata.get("forfeit") is not None for e in episodes) / max(len(episodes), 1),
         "rollout/completion_tokens_mean": gen_tokens / max(len(attempts), 1),
         "perf/rollout_s": seconds,
