@@ -404,9 +404,12 @@ def test_seccomp_blocks_namespaces_and_ptrace(sb, guard):
         CLONE_NEWUSER = 0x10000000
         print("unshare", libc.unshare(CLONE_NEWUSER), ctypes.get_errno())
         print("ptrace", libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno())
+        print("mount", libc.mount(b"none", b"/tmp", b"tmpfs", 0, None), ctypes.get_errno())
+        print("bpf", libc.syscall(321, 0, 0, 0), ctypes.get_errno())
     """)
     assert r.status == "ok", describe(r)
-    assert "unshare -1 1" in r.stdout and "ptrace -1 1" in r.stdout
+    for line in ("unshare -1 1", "ptrace -1 1", "mount -1 1", "bpf -1 1"):
+        assert line in r.stdout, r.stdout
 
 
 def test_state_does_not_leak_between_runs(sb, guard):
