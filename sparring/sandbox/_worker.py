@@ -53,6 +53,7 @@ class Worker:
         os.environ.update(self.env)
         self.runs = 0
         self._inbuf = bytearray()
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         import ctypes
 
         self.libc = ctypes.CDLL(None, use_errno=True)
@@ -156,9 +157,13 @@ class Worker:
 
     def run(self, req):
         self.runs += 1
-        stdin_fd = os.memfd_create("stdin", 0)
-        write_all(stdin_fd, req.get("stdin", "").encode("utf-8"))
-        os.lseek(stdin_fd, 0, os.SEEK_SET)
+        stdin = req.get("stdin", "").encode("utf-8")
+        if stdin:
+            stdin_fd = os.memfd_create("stdin", 0)
+            write_all(stdin_fd, stdin)
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+        else:
+            stdin_fd = self.devnull
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mounted = self._prepare_scratch(req)
@@ -166,7 +171,7 @@ class Worker:
         pid = os.fork()
         if pid == 0:  # ---- child: never returns
             child_main(self, req, stdin_fd, out_w, err_w)
-        for fd in (stdin_fd, out_w, err_w):
+        for fd in (out_w, err_w) if stdin_fd == self.devnull else (stdin_fd, out_w, err_w):
             os.close(fd)
         try:
             header, out, err = self._supervise(pid, req, t0, out_r, err_r)
@@ -225,6 +230,7 @@ class Worker:
         cap = req["max_output_bytes"]
         deadline = t0 + req["timeout_s"]
         bufs = {out_r: bytearray(), err_r: bytearray()}
+        open_pipes = {out_r, err_r}
         pidfd = os.pidfd_open(pid)
         poller = select.poll()
         for fd in (out_r, err_r, pidfd):
@@ -244,6 +250,7 @@ class Worker:
                     chunk = os.read(fd, CHUNK)
                     if not chunk:
                         poller.unregister(fd)
+                        open_pipes.discard(fd)
                         continue
                     bufs[fd] += chunk
                     if len(bufs[fd]) > cap:
@@ -254,10 +261,11 @@ class Worker:
         finally:
             os.close(pidfd)
         duration = time.monotonic() - t0
-        self._kill_all(pid)
+        if verdict or open_pipes:  # stop the writers; else _kill_and_reap does it
+            self._kill_all(pid)
         if status is None:
             status = os.wait4(pid, 0)
-        self._drain(bufs, cap)
+        self._drain({fd: bufs[fd] for fd in open_pipes}, cap)
         truncated = any(len(b) > cap for b in bufs.values())
         out, err = (bytes(bufs[fd][:cap]) for fd in (out_r, err_r))
         header = _classify(status, verdict, req)
@@ -300,7 +308,11 @@ class Worker:
                 _ignore_missing(os.kill, child, signal.SIGKILL)
 
     def _kill_and_reap(self, pid):
-        """Kill until no child is left to reap; returns how many processes remain (0)."""
+        """Kill until no child is left to reap; returns how many processes remain (0).
+
+        No child left means no process of the run is left: every one of them is a descendant
+        of this worker (pid namespace, or one uid) and, as a subreaper, it inherits orphans.
+        """
         deadline = time.monotonic() + 5.0
         while True:
             self._kill_all(pid)
@@ -308,11 +320,10 @@ class Worker:
                 while os.waitpid(-1, os.WNOHANG)[0] != 0:
                     pass
             except ChildProcessError:
-                break
+                return 0
             if time.monotonic() > deadline:
-                break
+                return len(self._sandbox_pids())
             time.sleep(0.0005)
-        return len(self._sandbox_pids())
 
 
 def _classify(status, verdict, req):
