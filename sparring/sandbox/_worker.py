@@ -423,7 +423,7 @@ def main():
 
             ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # What every child's own path uses first, then what the host asked for.
-        failed = _preimport(["types", "linecache", "atexit", "traceback"] +
+        failed = _preimport(["resource", "types", "linecache", "atexit", "traceback"] +
                             list(cfg.get("preimport", [])))
         worker = Worker(cfg, infd, outfd)
         import gc
