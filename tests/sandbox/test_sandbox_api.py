@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 
 import pytest
@@ -133,15 +134,59 @@ def test_stats_report_the_leak_counters(sb):
 def test_a_dying_worker_is_a_counted_outcome(backend):
     with Sandbox(backend, workers=1, limits=ATTACK_LIMITS) as sb:
         handle = sb._pool.handles[0]
-        if backend == "local":
-            handle.channel.proc.kill()
+        if backend == "local":  # kill bwrap and the worker, and wait until they are gone
+            proc = handle.channel.proc
+            tree = [proc.pid, *_descendants(proc.pid)]
+            for pid in reversed(tree):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # already gone with its parent
+            proc.wait()
+            deadline = time.monotonic() + 10
+            while any(os.path.exists(f"/proc/{p}/cmdline") and _alive(p) for p in tree):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
         else:
-            handle.channel.client.api.kill(handle.channel.cid)
+            import docker
+
+            api = handle.channel.client.api
+            api.kill(handle.channel.cid)
+            try:
+                api.wait(handle.channel.cid, timeout=10)
+            except docker.errors.NotFound:
+                pass
         r = sb.run("print(1)")
         assert r.status == "killed" and "sandbox worker died" in r.detail
         after = sb.run("print(2)")
         assert after.stdout == "2\n"
         assert sb.stats()[0].restarts == 1
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = open(f"/proc/{name}/stat").read()
+            except OSError:
+                continue
+            parents[int(name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_close_leaves_nothing_behind(backend):
