@@ -78,8 +78,9 @@ def run_user_code(code, fresh_stdio=True):
     """Run ``code`` as ``__main__``; return the process exit code.
 
     A forked child keeps the worker's stdio objects (``fresh_stdio=False``): they wrap fds
-    0-2, which now are this run's stdin memfd and output pipes, and their buffers are empty
-    because the worker never uses them. Building new ones costs a third of a short run.
+    0-2, which now are this run's stdin (a memfd, or /dev/null) and output pipes, and their
+    buffers are empty because the worker never uses them. Building new ones cost a third of
+    a short run.
     """
     import builtins
     import types

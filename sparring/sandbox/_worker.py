@@ -7,9 +7,9 @@ Life of a worker: read a config frame, pre-import modules (paid once, shared cop
 every child), answer ``ready``; then serve ``run`` and ``stats`` frames until stdin closes.
 Life of one execution: fresh scratch dir -> fork -> the child (``_child.child_main``) sets
 rlimits, drops to the worker's dedicated unprivileged uid (keeping the worker's seccomp
-filter) and runs the code -> the worker collects capped output until the child exits, the wall clock
-runs out or the output cap is hit -> every process of the execution is killed and reaped ->
-scratch discarded.
+filter) and runs the code -> the worker collects capped output until the child exits, the
+wall clock runs out or the output cap is hit -> every process of the execution is killed
+and reaped -> scratch discarded.
 """
 
 import errno

@@ -69,7 +69,8 @@ def ensure_image(client) -> str:  # noqa: ANN001 - a docker.DockerClient
             tar_path = os.path.join(tmp, "rootfs.tar")
             size = write_rootfs(tar_path, python, prefix)
             repo, _, version = tag.partition(":")
-            changes = [f"LABEL {LABEL_PYTHON}={python}", f"LABEL {LABEL_WORKER}={WORKER_PATH_INSIDE}",
+            changes = [f"LABEL {LABEL_PYTHON}={python}",
+                       f"LABEL {LABEL_WORKER}={WORKER_PATH_INSIDE}",
                        "ENV LANG=C.UTF-8 LC_ALL=C.UTF-8"]
             try:
                 client.api.import_image_from_file(tar_path, repository=repo, tag=version,

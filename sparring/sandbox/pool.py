@@ -73,6 +73,7 @@ class WorkerHandle:
         self.launcher = launcher
         self.index = index
         self.restarts = 0
+        self.closed = False  # set by the pool: a closed handle never starts a worker again
         self.channel: Channel | None = None
         self.config: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
@@ -105,6 +106,8 @@ class WorkerHandle:
         return self.config.get("uid")
 
     def request(self, msg: dict[str, Any], timeout_s: float) -> tuple[dict, bytes, bytes]:
+        if self.channel is None:  # an earlier replacement failed: try once more
+            self._restart()
         assert self.channel is not None
         self.channel.set_deadline(time.monotonic() + timeout_s)
         self.channel.send(_wire.encode_request(msg))
@@ -151,6 +154,8 @@ class WorkerHandle:
 
     def _restart(self) -> None:
         self.close()
+        if self.closed:
+            raise SandboxError("the sandbox is closed")
         self.restarts += 1
         try:
             self.start()
@@ -259,6 +264,8 @@ class WorkerPool:
             if self._closed:
                 return
             self._closed = True
+        for h in self.handles:
+            h.closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
         for h in self.handles:
             h.close()

@@ -1,11 +1,12 @@
 """The optional seccomp filter: a deny list that shrinks the kernel surface a program can reach.
 
-The filter is compiled on the host with ``pyseccomp`` (libseccomp) and shipped to the worker as
-raw BPF; the worker installs it on itself (``ctypes`` only) before serving, and every child
-inherits it through fork. It is a second layer only: the namespaces, the unprivileged uid and the rlimits do the containing. Denied
-calls fail with ``EPERM`` (``clone3`` with ``ENOSYS`` so that libc falls back to ``clone``,
-whose namespace flags are then checked); syscalls of a foreign architecture (the i386 ABI
-through ``int 0x80``) kill the process, which is libseccomp's default for a bad arch.
+The filter is compiled on the host with ``pyseccomp`` (libseccomp) and shipped to the worker
+as raw BPF; the worker installs it on itself (``ctypes`` only) before serving, and every
+child inherits it through fork. It is a second layer only: the namespaces, the unprivileged
+uid and the rlimits do the containing. Denied calls fail with ``EPERM`` (``clone3`` with
+``ENOSYS`` so that libc falls back to ``clone``, whose namespace flags are then checked);
+syscalls of a foreign architecture (the i386 ABI through ``int 0x80``) kill the process,
+which is libseccomp's default for a bad arch.
 """
 
 from __future__ import annotations

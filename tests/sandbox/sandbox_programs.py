@@ -197,7 +197,8 @@ def hosts(cidr):
 import uuid
 def stable_id(name):
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
-""", ("NAMESPACE_DNS", "NAMESPACE_URL"), [(("python.org",), "886313e1-3b8a-5372-9b90-0c9aee199e5d")]),
+""", ("NAMESPACE_DNS", "NAMESPACE_URL"),
+     [(("python.org",), "886313e1-3b8a-5372-9b90-0c9aee199e5d")]),
     ("pathlib_scratch", "roundtrip_file", """
 from pathlib import Path
 def roundtrip_file(lines):
@@ -234,7 +235,8 @@ def xml_titles(text):
 import html
 def escape(s):
     return html.escape(s)
-""", ("html.escape(s)", "html.escape(s, quote=False)"), [(('<a href="x">',), "&lt;a href=&quot;x&quot;&gt;")]),
+""", ("html.escape(s)", "html.escape(s, quote=False)"),
+     [(('<a href="x">',), "&lt;a href=&quot;x&quot;&gt;")]),
     ("urlparse", "query_param", """
 from urllib.parse import urlparse, parse_qs
 def query_param(url, key):
@@ -255,7 +257,8 @@ def matching(names, pattern):
 from graphlib import TopologicalSorter
 def topo(deps):
     return list(TopologicalSorter(deps).static_order())
-""", ("static_order())", "static_order())[::-1]"), [(({"b": ["a"], "c": ["b"]},), ["a", "b", "c"])]),
+""", ("static_order())", "static_order())[::-1]"),
+     [(({"b": ["a"], "c": ["b"]},), ["a", "b", "c"])]),
     ("pickle", "pickle_roundtrip", """
 import pickle
 def pickle_roundtrip(obj):
@@ -328,7 +331,8 @@ def shortest(edges, src, dst):
                 dist[v] = d + w
                 heapq.heappush(pq, (d + w, v))
     return -1
-""", ("d + w < dist", "d + w > dist"), [(([("a", "b", 1), ("b", "c", 2), ("a", "c", 5)], "a", "c"), 3)]),
+""", ("d + w < dist", "d + w > dist"),
+     [(([("a", "b", 1), ("b", "c", 2), ("a", "c", 5)], "a", "c"), 3)]),
     ("sieve", "primes", """
 def primes(n):
     sieve = [True] * (n + 1)
