@@ -46,7 +46,9 @@ What it does NOT protect against:
   - reading what is mounted: /usr and the whole Python installation (site-packages too) are
     readable by programs; do not keep secrets there;
   - total memory of one run: RLIMIT_AS is per process, so a run can use up to
-    max_processes x memory_mb (the docker backend also caps the container's total);
+    max_processes x memory_mb (4 GiB with the defaults; the docker backend also caps each
+    container's total, by default at max(1 GiB, 2 x memory_mb)); the local backend creates
+    no cgroups;
   - result integrity: a program controls its own stdout and exit code, and with ctypes can
     tamper with an in-process harness; expected answers never enter the sandbox, and
     ``calls`` compares results on the host, rebuilt only from builtin types;

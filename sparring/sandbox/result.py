@@ -38,7 +38,7 @@ class ExecLimits:
     max_file_mb: int = 16  # largest file the program may write (RLIMIT_FSIZE)
     scratch_mb: int = 64  # size of the private scratch tmpfs (cwd, $HOME, $TMPDIR)
     max_open_files: int = 64  # RLIMIT_NOFILE
-    max_processes: int = 32  # processes + threads of the sandbox uid (RLIMIT_NPROC)
+    max_processes: int = 16  # processes + threads of the sandbox uid (RLIMIT_NPROC)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s)
