@@ -52,6 +52,7 @@ class Worker:
         os.environ.clear()  # children inherit exactly this environment
         os.environ.update(self.env)
         self.runs = 0
+        self.waiting_s = 0.0  # time spent waiting for the host's next request
         self._inbuf = bytearray()
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         import ctypes
@@ -91,10 +92,12 @@ class Worker:
         self._send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0],
                     "vm_kb": _vm_kb()})
         while True:
+            t0 = time.monotonic()
             try:
                 req = read_request(self._read_exact)
             except EOFError:
                 return
+            self.waiting_s += time.monotonic() - t0
             op = req.get("op")
             try:
                 if op == "run":
@@ -129,7 +132,8 @@ class Worker:
         """What an execution could have left behind: processes, fds, scratch entries."""
         return {"runs": self.runs, "leftover_processes": len(self._sandbox_pids()),
                 "worker_fds": len(os.listdir("/proc/self/fd")),
-                "scratch_entries": self._scratch_entries(), "vm_kb": _vm_kb()}
+                "scratch_entries": self._scratch_entries(), "vm_kb": _vm_kb(),
+                "waiting_s": self.waiting_s}
 
     def _sandbox_pids(self):
         """Live processes of the sandbox uid (or, without one, children of this worker)."""

@@ -169,7 +169,8 @@ class WorkerHandle:
                            leftover_processes=header["leftover_processes"],
                            worker_fds=header["worker_fds"],
                            scratch_entries=header["scratch_entries"],
-                           extra={"vm_kb": header["vm_kb"], "pid": self.info.get("pid")})
+                           extra={"vm_kb": header["vm_kb"], "pid": self.info.get("pid"),
+                                  "waiting_s": header["waiting_s"]})
 
     def close(self) -> None:
         if self.channel is not None:
