@@ -101,12 +101,15 @@ def run_user_code(code, fresh_stdio=True):
     rc = 0
     try:
         exec(compile(code, "<sandbox>", "exec"), main.__dict__)
-    except MemoryError:
-        rc = EXIT_MEMORY
     except SystemExit as e:
         rc = _system_exit_code(e)
-    except BaseException:  # noqa: BLE001 - report like the interpreter does
-        rc = _print_exception()
+    except BaseException as e:  # noqa: BLE001 - report like the interpreter does
+        # A program that fails after reaching its address-space limit ran out of memory,
+        # whatever the exception says (CPython 3.11 can report a failed frame allocation as
+        # "SystemError: error return without exception set").
+        at_limit = isinstance(e, MemoryError) or _near_memory_limit()
+        printed = _print_exception(e)
+        rc = EXIT_MEMORY if at_limit or printed is MemoryError else 1
     try:
         if "threading" in sys.modules:
             sys.modules["threading"]._shutdown()
@@ -141,16 +144,43 @@ def _system_exit_code(e):
     return 1
 
 
-def _print_exception():
+def _print_exception(exc):
+    """Print the traceback; if that fails, at least one line naming the exception.
+    Returns None, or the type of the error that stopped the printing."""
     try:
         import traceback
 
         traceback.print_exc()
-        return 1
-    except MemoryError:
-        return EXIT_MEMORY
+        return None
+    except BaseException as e:  # noqa: BLE001 - e.g. no memory left to format it
+        failure = type(e)
+    try:
+        write_all(2, ("%s (the traceback could not be printed: %s)\n" % (
+            type(exc).__name__, failure.__name__)).encode())
     except BaseException:  # noqa: BLE001
-        return 1
+        pass
+    return failure
+
+
+def _near_memory_limit(margin=16 << 20):
+    """Whether this process's peak address space came within ``margin`` of RLIMIT_AS."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return False
+        fd = os.open("/proc/self/status", os.O_RDONLY)
+        try:
+            status = os.read(fd, 8192)
+        finally:
+            os.close(fd)
+        peak_kb = int(status.split(b"VmPeak:", 1)[1].split()[0])
+        return peak_kb * 1024 > limit - margin
+    except MemoryError:
+        return True
+    except BaseException:  # noqa: BLE001
+        return False
 
 
 def _exec_child_main():

@@ -89,10 +89,9 @@ def test_recursion_bomb_python_frames(sb, guard):
             return down(n + 1) + 1
         down(0)
     """, limits=ATTACK_LIMITS.updated(memory_mb=96, timeout_s=8.0))
-    # CPython 3.11 reports a failed frame-stack allocation as MemoryError or, in places,
-    # as "SystemError: error return without exception set": either way it is contained.
-    assert r.status in ("memory_limit", "error"), describe(r)
-    assert r.status == "memory_limit" or "SystemError" in r.stderr, describe(r)
+    # CPython 3.11 may report the failed frame allocation as MemoryError or as SystemError;
+    # the sandbox classifies a failure after reaching the address-space limit as memory.
+    assert r.status == "memory_limit", describe(r)
     assert r.duration_s < 8.0
 
 
