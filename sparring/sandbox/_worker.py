@@ -347,8 +347,8 @@ def _classify(status, verdict, req):
     elif exit_code == 0:
         header["status"], header["detail"] = "ok", ""
     elif exit_code == EXIT_MEMORY:
-        header["status"], header["detail"] = "memory_limit", "address-space limit of %d MiB reached" % (
-            req["memory_mb"])
+        header["status"] = "memory_limit"
+        header["detail"] = "address-space limit of %d MiB reached" % req["memory_mb"]
     elif exit_code == EXIT_SETUP_FAILED:
         header["status"], header["detail"] = "killed", "sandbox setup of the child failed"
     else:
