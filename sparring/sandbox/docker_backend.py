@@ -3,7 +3,7 @@
 Containers run the same worker as the local backend (as PID 1, so ``kill(-1)`` reaches every
 process of a run and nothing else) with: no network (``network_mode=none``), a read-only
 root, a size-limited tmpfs as the only writable place, memory and pids limits on the whole
-container, all capabilities dropped but the four the worker needs to switch uid, kill and
+container, all capabilities dropped but the six the worker needs to switch uid, kill and
 clean the scratch dir, ``no-new-privileges``, and Docker's default seccomp profile beneath
 ours. The host talks to the worker over the container's attached stdin/stdout.
 """
