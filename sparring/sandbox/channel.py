@@ -104,13 +104,15 @@ class _SpawnThread:
     def __init__(self) -> None:
         import queue
 
+        self.pid = os.getpid()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._loop, name="sandbox-spawner", daemon=True).start()
 
     @classmethod
     def get(cls) -> _SpawnThread:
         with cls._lock:
-            if cls._instance is None:
+            # A forked host process does not inherit the thread: start its own.
+            if cls._instance is None or cls._instance.pid != os.getpid():
                 cls._instance = cls()
             return cls._instance
 
