@@ -7,6 +7,7 @@ the file. `--set a.b=value` overrides are parsed as YAML scalars and applied bef
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,19 +255,28 @@ def apply_override(data: dict, assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. run.steps=10")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: value is not valid YAML: {e}") from None
     node: Any = data
-    for i, part in enumerate(parts[:-1]):
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        last = i == len(parts) - 1
         if isinstance(node, list):
-            node = node[int(part)]
+            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                raise ConfigError(f"--set {key}: {where}: no list item {part!r} (the list has {len(node)})")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
         else:
-            node = node.setdefault(part, {})
-        if not isinstance(node, (dict, list)):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping or list")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = (), data: dict | None = None) -> ExperimentConfig:
@@ -280,9 +290,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), data:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    data = dict(data or {})
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping")
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    data = copy.deepcopy(data)  # overrides must not reach the caller's nested dicts
     for assignment in overrides:
         apply_override(data, assignment)
     try:

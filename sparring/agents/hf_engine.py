@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 import torch
+from transformers import GenerationConfig
 
 from sparring.types import Generation, SamplingParams
 
@@ -49,6 +50,10 @@ class HFEngine:
         self.gather_rounds = gather_rounds
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        # generate() fills unset fields from the model's own generation config (hub models ship
+        # repetition_penalty, top_k, ...), which would sample from a distribution other than
+        # the logits we report: the engine's copy gets a neutral one.
+        self.model.generation_config = GenerationConfig(eos_token_id=self.eos_id, pad_token_id=self.pad_id)
         self.stats = EngineStats()
         self._queue: asyncio.Queue[_Request] | None = None
         self._server: asyncio.Task | None = None
@@ -68,9 +73,7 @@ class HFEngine:
             ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[i, width - len(p):] = 1
         greedy = sampling.temperature <= 0
-        out = self.model.generate(
-            input_ids=ids,
-            attention_mask=mask,
+        gen_config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
             do_sample=not greedy,
             temperature=None if greedy else sampling.temperature,
@@ -81,6 +84,7 @@ class HFEngine:
             output_logits=True,
             return_dict_in_generate=True,
         )
+        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_config)
         new = out.sequences[:, width:]
         temp = 1.0 if greedy else sampling.temperature
         logits = torch.stack(out.logits, dim=1).float() / temp  # (B, T, V) raw model logits
