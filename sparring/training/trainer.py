@@ -109,9 +109,10 @@ class Trainer:
         return last
 
     # ----- evaluation -------------------------------------------------------------------------
-    def evaluate(self, episodes_per_seat: int | None = None) -> dict[str, float]:
+    def evaluate(self, episodes_per_seat: int | None = None, temperature: float | None = None) -> dict[str, float]:
         cfg = self.cfg
-        greedy = EnginePolicy(self.engine, trainable=False, temperature=cfg.eval.temperature)
+        temp = cfg.eval.temperature if temperature is None else temperature
+        greedy = EnginePolicy(self.engine, trainable=False, temperature=temp)
         out = {}
         for a in cfg.arenas:
             result = self.loop.run_until_complete(evaluate_async(

@@ -47,6 +47,7 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
 def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate: float, batch_size: int, seed: int) -> dict:
     """Fine-tune `model` in place on prompt/completion rows (loss on the completion only)."""
     from datasets import Dataset
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     with tempfile.TemporaryDirectory(prefix="sparring-sft-") as out:
@@ -70,5 +71,6 @@ def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate:
             fp16=False,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+        trainer.remove_callback(PrinterCallback)  # it prints a dict to stdout at the end
         result = trainer.train()
     return {"warm_start/loss": float(result.training_loss), "warm_start/examples": float(len(rows))}
