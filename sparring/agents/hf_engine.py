@@ -161,7 +161,7 @@ class HFEngine:
                             r.future.set_result(g)
 
     def load_weights(self, model) -> None:
-        self.model.load_state_dict(_merged_state_dict(model))
+        self.model.load_state_dict(_unwrap(model).state_dict())
 
     async def aclose(self) -> None:
         if self._server is not None:
@@ -179,7 +179,3 @@ def _unwrap(model):
     if hasattr(model, "merge_and_unload"):
         return copy.deepcopy(model).merge_and_unload()
     return model
-
-
-def _merged_state_dict(model) -> dict:
-    return _unwrap(model).state_dict()

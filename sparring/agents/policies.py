@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from sparring.agents.roles import Role
@@ -60,8 +60,6 @@ class EnginePolicy:
     async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
         sampling = role.sampling
         if self.temperature is not None:
-            from dataclasses import replace
-
             sampling = replace(sampling, temperature=self.temperature)
         gen = await self.engine.generate(self.prompt_ids(role, observation), sampling)
         return _turn(role, player, gen.text, legal, self.trainable, gen.prompt_ids, gen.completion_ids, gen.logprobs,

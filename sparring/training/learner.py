@@ -44,14 +44,13 @@ class Learner:
         if not batches:
             return {"loss/skipped": 1.0}
         t0 = time.perf_counter()
-        want_entropy = True
         totals = {"loss/total": 0.0, "loss/pg": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "loss/clip_fraction": 0.0, "loss/ratio_mean": 0.0}
         grad_norm = 0.0
         tokens = 0
         for _epoch in range(self.epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for mb in batches:
-                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature, want_entropy)
+                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature, with_entropy=True)  # logged
                 ref_logp = None
                 if self.ref_model is not None:
                     with torch.no_grad():

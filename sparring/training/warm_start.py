@@ -8,9 +8,9 @@ are built by the same roles the arena uses, so the SFT prompt tokens equal the r
 from __future__ import annotations
 
 import logging
+import random
 import tempfile
 
-from sparring.agents.policies import RandomPolicy
 from sparring.agents.roles import Role
 from sparring.environments import make
 
@@ -22,7 +22,7 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
     rows: list[dict] = []
     per_arena = -(-examples // len(arenas))
     for a, (game_name, options, roles) in enumerate(arenas):
-        policy = RandomPolicy(seed=seed * 7919 + a)
+        rng = random.Random(seed * 7919 + a)
         g = 0
         count = 0
         while count < per_arena:
@@ -34,7 +34,7 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
                 legal = game.legal_actions()
                 role = roles[player]
                 obs = game.observation(player)
-                action = policy.rng.choice(legal)
+                action = rng.choice(legal)
                 rows.append({
                     "prompt": role.messages(obs),
                     "completion": [{"role": "assistant", "content": role.format_action(action)}],
