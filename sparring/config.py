@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 Estimator = Literal["rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"]
 
@@ -104,14 +104,50 @@ class InvalidActionConfig(_Strict):
     """Reward of each failed attempt that was retried (trained as its own sample)."""
 
 
+class PoolConfig(_Strict):
+    size: int = Field(8, ge=1)
+    """Past snapshots kept; the oldest is evicted first."""
+    snapshot_every: int = Field(5, ge=1)
+    """Add the current model to the pool every N steps (the initial model is always in it)."""
+    active: int = Field(2, ge=1)
+    """Snapshots loaded (one frozen engine each) per step; episodes are spread over them."""
+
+
+class EndpointConfig(_Strict):
+    base_url: str
+    """OpenAI-compatible API root, e.g. http://localhost:8000/v1."""
+    model: str
+    """Model name sent in the request."""
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Environment variable holding the API key (null: no key)."""
+    temperature: float = Field(0.0, ge=0.0)
+    """Sampling temperature of the endpoint."""
+    max_tokens: int = Field(64, ge=1)
+    """Completion cap per move."""
+    timeout_s: float = Field(60.0, gt=0)
+    """Per-request timeout."""
+
+
+OpponentKind = Literal["self", "random", "minimax", "kuhn_equilibrium", "checkpoint", "pool", "openai"]
+
+
 class OpponentConfig(_Strict):
-    kind: Literal["self", "random", "checkpoint"] = "self"
-    """'self': the shared model plays every seat; 'random': uniform legal moves; 'checkpoint': a frozen model."""
+    kind: OpponentKind = "self"
+    """'self': the shared model plays every seat; 'random': uniform legal moves; 'minimax': perfect play
+    (small perfect-information games, e.g. tictactoe); 'kuhn_equilibrium': a Nash strategy for Kuhn Poker;
+    'checkpoint': a frozen model at `path`; 'pool': earlier snapshots of the learner (fictitious self-play);
+    'openai': any OpenAI-compatible chat endpoint."""
     path: str | None = None
     """Model directory for kind == 'checkpoint'."""
+    pool: PoolConfig = PoolConfig()
+    """Pool settings for kind == 'pool'."""
+    endpoint: EndpointConfig | None = None
+    """Endpoint for kind == 'openai'."""
 
 
-class ArenaConfig(_Strict):
+class GameArenaConfig(_Strict):
+    kind: Literal["game"] = "game"
+    """Arena kind: a turn-based game from the registry."""
     name: str
     """Arena name, used in metric keys and RAE keys."""
     game: str
@@ -128,10 +164,21 @@ class ArenaConfig(_Strict):
     """The explicit rule for invalid answers."""
 
     @model_validator(mode="after")
-    def _checkpoint_needs_path(self):
+    def _opponent_settings(self):
         if self.opponent.kind == "checkpoint" and not self.opponent.path:
             raise ValueError("opponent.path is required when opponent.kind is 'checkpoint'")
+        if self.opponent.kind == "openai" and self.opponent.endpoint is None:
+            raise ValueError("opponent.endpoint is required when opponent.kind is 'openai'")
         return self
+
+
+def _arena_kind(value: Any) -> str:
+    return value.get("kind", "game") if isinstance(value, dict) else getattr(value, "kind", "game")
+
+
+# One entry per arena kind; `kind` picks the model and defaults to "game".
+ARENA_KINDS = ("game",)
+ArenaConfig = Annotated[Union[Annotated[GameArenaConfig, Tag("game")]], Discriminator(_arena_kind)]
 
 
 class WarmStartConfig(_Strict):
@@ -241,7 +288,10 @@ class ExperimentConfig(_Strict):
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = list(e["loc"])
+        if len(loc) > 2 and loc[0] == "arenas" and loc[2] in ARENA_KINDS:
+            del loc[2]  # the union tag pydantic inserts is not a key the user wrote
+        path = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {path}: unknown key")
         else:

@@ -159,8 +159,13 @@ def _all_models(model: type[BaseModel], seen=None):
     if model in seen:
         return seen
     seen.add(model)
+    def types_in(t):  # unwrap list[...], X | None, Annotated[Union[...], ...]
+        yield t
+        for arg in getattr(t, "__args__", ()) + tuple(getattr(t, "__metadata__", ()) and (t.__origin__,)):
+            yield from types_in(arg)
+
     for f in model.model_fields.values():
-        for t in (f.annotation, *getattr(f.annotation, "__args__", ())):
+        for t in types_in(f.annotation):
             if isinstance(t, type) and issubclass(t, BaseModel):
                 _all_models(t, seen)
     return seen
@@ -168,7 +173,7 @@ def _all_models(model: type[BaseModel], seen=None):
 
 def test_every_config_field_has_a_doc():
     models = _all_models(ExperimentConfig)
-    assert C.ArenaConfig in models and C.LoraConfig in models and C.TinyModelConfig in models
+    assert C.GameArenaConfig in models and C.PoolConfig in models and C.EndpointConfig in models and C.LoraConfig in models and C.TinyModelConfig in models
     undocumented = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items() if not f.description]
     assert not undocumented, undocumented
 

@@ -9,6 +9,7 @@ same way through `load_model` / `load_tokenizer`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,7 +31,10 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CORPUS_VERSION = 1  # bump when the tokenizer corpus changes
+CORPUS_VERSION = 2  # bump when the tokenizer corpus changes in a way its text hash misses
+# The tokenizer is trained on these built-in games only (those registered at build time), so a
+# user game, a test game or an installed TextArena never changes the tiny model's vocabulary.
+CORPUS_GAMES = ("kuhn_poker", "tictactoe", "connect_four", "liars_dice", "simple_negotiation")
 
 
 @dataclass(frozen=True)
@@ -51,19 +55,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("SPARRING_CACHE", Path.home() / ".cache" / "sparring"))
 
 
+@functools.lru_cache(maxsize=4)
 def _tokenizer_corpus(seed: int) -> list[str]:
     """Deterministic training text: chat-formatted transcripts of random legal play."""
     from sparring.environments import make, names
 
     rng = random.Random(seed)
     texts = []
-    for game_name in names():
+    for game_name in [g for g in CORPUS_GAMES if g in names()]:
         for s in range(300):
             game = make(game_name)
             game.reset(seed=s)
             while not game.done:
                 legal = game.legal_actions()
-                if not legal:
+                if not legal or game.turn >= 60:
                     break
                 player = game.current_player
                 action = rng.choice(legal)
@@ -76,7 +81,20 @@ def _tokenizer_corpus(seed: int) -> list[str]:
         "def f(x):\n    return x + 1\nThe quick brown fox jumps over the lazy dog. "
         "Answer with one action in brackets. You are the player to move."
     )
+    texts.extend(_CODE_SNIPPETS)
     return texts
+
+
+# A little Python so code tasks (Absolute Zero, HumanEval) tokenize into sensible pieces.
+_CODE_SNIPPETS = [
+    "def f(a):\n    return a\n",
+    "def f(x, y):\n    return [i * y for i in range(x) if i % 2 == 0]\n",
+    "def f(s: str) -> str:\n    return ''.join(sorted(set(s)))\n",
+    "def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n",
+    "def f(d):\n    return {k: v for k, v in d.items() if v > 0}\n",
+    "```python\ndef f(lst):\n    if not lst:\n        return None\n    return max(lst) - min(lst)\n```\n",
+    "<input>\n[1, 2, 3]\n</input>\n<output>\n6\n</output>\n<answer>\n'abc'\n</answer>\n",
+]
 
 
 def _train_tokenizer(spec: TinySpec, out: Path):
@@ -109,7 +127,8 @@ def build_tiny(spec: TinySpec = TinySpec()) -> Path:
     """Build (once) and return the directory of the tiny model for `spec`."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    key = hashlib.sha256(json.dumps([asdict(spec), CORPUS_VERSION]).encode()).hexdigest()[:12]
+    corpus_hash = hashlib.sha256("".join(_tokenizer_corpus(spec.seed)).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([asdict(spec), CORPUS_VERSION, corpus_hash]).encode()).hexdigest()[:12]
     path = cache_root() / "models" / f"tiny-qwen3-{key}"
     if (path / "config.json").exists():
         return path

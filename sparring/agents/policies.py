@@ -17,9 +17,12 @@ from sparring.types import Turn
 
 
 class Policy(Protocol):
+    """`state` is the live game (read-only; clone before exploring) for scripted players such as
+    minimax that need the rules state rather than text; model policies ignore it."""
+
     trainable: bool
 
-    async def act(self, role: Role, player: int, observation: str, legal: list[str] | None) -> Turn: ...
+    async def act(self, role: Role, player: int, observation: str, legal: list[str] | None, state=None) -> Turn: ...
 
 
 def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(), completion=(), logprobs=(),
@@ -57,7 +60,7 @@ class EnginePolicy:
                 self._prompt_cache[key] = ids
         return ids
 
-    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+    async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
         sampling = role.sampling
         if self.temperature is not None:
             sampling = replace(sampling, temperature=self.temperature)
@@ -68,11 +71,18 @@ class EnginePolicy:
 
 class RandomPolicy:
     trainable = False
+    name = "random"
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
 
-    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+
+    async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
         if not legal:
             raise ValueError("RandomPolicy needs a game with enumerable legal actions")
         return _turn(role, player, role.format_action(self.rng.choice(legal)), legal, False)
@@ -85,7 +95,7 @@ class ScriptedPolicy:
         self.script = script
         self.trainable = trainable
 
-    async def act(self, role: Role, player: int, observation: str, legal) -> Turn:
+    async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
         return _turn(role, player, self.script(observation, legal), legal, self.trainable)
 
 
@@ -94,8 +104,8 @@ class Agent:
     role: Role
     policy: Policy
 
-    async def act(self, player: int, observation: str, legal) -> Turn:
-        return await self.policy.act(self.role, player, observation, legal)
+    async def act(self, player: int, observation: str, legal, state=None) -> Turn:
+        return await self.policy.act(self.role, player, observation, legal, state)
 
 
 def chat_prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:

@@ -60,10 +60,20 @@ class GameArena:
 
     def agents(self, seed: int) -> list[Agent]:
         seat = self.learner_seat(seed)
+        opponent = self.opponent
+        if opponent is not None and hasattr(opponent, "for_episode"):
+            opponent = opponent.for_episode(seed)  # e.g. a pool picks one past self per game
         return [
-            Agent(role, self.learner if seat is None or p == seat else self.opponent)
+            Agent(role, self.learner if seat is None or p == seat else opponent)
             for p, role in enumerate(self.roles)
         ]
+
+    def _opponent_name(self, agents: list[Agent], seed: int) -> str:
+        seat = self.learner_seat(seed)
+        if seat is None:
+            return "self"
+        policy = agents[(seat + 1) % self.num_players].policy
+        return getattr(policy, "name", type(policy).__name__)
 
     async def play(self, seed: int) -> Episode:
         game = make(self.game_name, **self.game_options)
@@ -76,7 +86,7 @@ class GameArena:
             legal = game.legal_actions()
             observation = game.observation(player)
             for _attempt in range(self.invalid.retries + 1):
-                turn = await agents[player].act(player, observation, legal)
+                turn = await agents[player].act(player, observation, legal, game)
                 turns.append(turn)
                 if turn.action is not None:
                     break
@@ -101,5 +111,6 @@ class GameArena:
                 "invalid_attempts": sum(t.invalid for t in turns),
                 "learner_seat": self.learner_seat(seed),
                 "game_turns": game.turn,
+                "opponent": self._opponent_name(agents, seed),
             },
         )

@@ -17,9 +17,19 @@ from sparring.types import Episode
 
 
 class Arena(Protocol):
+    """What rollout needs from an arena. An arena whose step has phases (Absolute Zero:
+    propose -> validate -> solve) implements `play_step(step, seeds)` returning all its episodes
+    for the step instead; one that reports its own metrics implements `metrics(episodes)`."""
+
     name: str
 
     async def play(self, seed: int) -> Episode: ...
+
+
+async def _arena_episodes(arena, step: int, seeds: list[int]) -> list[Episode]:
+    if hasattr(arena, "play_step"):
+        return list(await arena.play_step(step, seeds))
+    return list(await asyncio.gather(*[arena.play(s) for s in seeds]))
 
 
 def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
@@ -28,18 +38,21 @@ def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
 
 async def collect_async(arenas: list[tuple[Arena, int]], step: int, run_seed: int) -> list[Episode]:
     jobs = [
-        arena.play(episode_seed(run_seed, step, a, i))
+        _arena_episodes(arena, step, [episode_seed(run_seed, step, a, i) for i in range(count)])
         for a, (arena, count) in enumerate(arenas)
-        for i in range(count)
     ]
-    return list(await asyncio.gather(*jobs))
+    return [e for episodes in await asyncio.gather(*jobs) for e in episodes]
 
 
 def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asyncio.AbstractEventLoop) -> tuple[list[Episode], dict[str, float]]:
     """Play `count` episodes of every (arena, count); returns episodes and rollout metrics."""
     t0 = time.perf_counter()
     episodes = loop.run_until_complete(collect_async(arenas, step, run_seed))
-    return episodes, summarize(episodes, time.perf_counter() - t0)
+    stats = summarize(episodes, time.perf_counter() - t0)
+    for arena, _ in arenas:
+        if hasattr(arena, "metrics"):
+            stats.update(arena.metrics([e for e in episodes if e.arena == arena.name]))
+    return episodes, stats
 
 
 def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
@@ -62,4 +75,11 @@ def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
         "perf/rollout_tokens_per_s": gen_tokens / seconds if seconds > 0 else 0.0,
     }
     stats.update({k: sum(v) / len(v) for k, v in rewards.items()})
+    by_arena: dict[str, list[Episode]] = defaultdict(list)
+    for e in episodes:
+        by_arena[e.arena].append(e)
+    for name, eps in by_arena.items():  # per-arena (per-game) rates, for multi-game runs
+        turns = [t for e in eps for t in e.turns if t.trainable]
+        stats[f"rollout/{name}/invalid_rate"] = sum(t.invalid for t in turns) / max(len(turns), 1)
+        stats[f"rollout/{name}/game_turns_mean"] = sum(e.metadata.get("game_turns", 0) for e in eps) / len(eps)
     return stats

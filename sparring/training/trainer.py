@@ -27,10 +27,11 @@ import yaml
 
 from sparring.agents.hf_engine import HFEngine
 from sparring.agents.models import TinySpec, load_model, load_tokenizer, resolve
+from sparring.agents.opponents import build_opponent
 from sparring.agents.policies import EnginePolicy, RandomPolicy
 from sparring.agents.roles import seat_roles
 from sparring.arenas import GameArena, InvalidActionRule
-from sparring.config import ArenaConfig, ExperimentConfig
+from sparring.config import ArenaConfig, ExperimentConfig, GameArenaConfig
 from sparring.environments import make
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
@@ -63,7 +64,7 @@ class Trainer:
         self.base_path = resolve(cfg.model.name, TinySpec(**cfg.model.tiny.model_dump()))
         self.tokenizer = load_tokenizer(self.base_path)
         self.roles = {a.name: seat_roles(a.game, make(a.game, **a.game_options).num_players, self.sampling, a.shared_role)
-                      for a in cfg.arenas}
+                      for a in self._game_arenas()}
         resume = checkpoint.latest(self.run_dir)
         self.warm_stats: dict[str, float] = {}
         model = self._initial_model(resume)
@@ -75,8 +76,7 @@ class Trainer:
         )
         self.engine = HFEngine(self.learner.model, self.tokenizer, max_batch_size=cfg.engine.max_batch_size)
         self.policy = EnginePolicy(self.engine)
-        self.random_opponents: list[RandomPolicy] = []
-        self.arenas = [(self._build_arena(a), a.episodes_per_step) for a in cfg.arenas]
+        self.arenas = [(self._build_arena(i, a), a.episodes_per_step) for i, a in enumerate(cfg.arenas)]
         self.retry_penalty = {a.name: a.invalid_action.retry_penalty for a in cfg.arenas}
         self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma)
         self.step = 0
@@ -93,11 +93,13 @@ class Trainer:
                 metrics.log(0, {**self.warm_stats, **(self.evaluate() if cfg.eval.at_start else {})})
             for step in range(self.step, cfg.run.steps):
                 t0 = time.perf_counter()
+                self._hook("before_step", step)
                 episodes, stats = rollout.collect(self.arenas, step, cfg.run.seed, self.loop)
                 samples = self.assigner.assign(episodes, self.retry_penalty.__getitem__)
                 stats.update(self.learner.update(batching.build(samples, cfg.optim.micro_batch_size, self.engine.pad_id)))
                 self.engine.load_weights(self.learner.model)
                 self.step = step + 1
+                self._hook("after_update", self.step, self.learner.model)
                 stats.update(_advantage_stats(samples))
                 if cfg.eval.every and self.step % cfg.eval.every == 0:
                     stats.update(self.evaluate())
@@ -114,7 +116,7 @@ class Trainer:
         temp = cfg.eval.temperature if temperature is None else temperature
         greedy = EnginePolicy(self.engine, trainable=False, temperature=temp)
         out = {}
-        for a in cfg.arenas:
+        for a in self._game_arenas():
             result = self.loop.run_until_complete(evaluate_async(
                 greedy, RandomPolicy(seed=cfg.run.seed + 17), a.game, self.roles[a.name],
                 episodes_per_seat or cfg.eval.episodes, a.game_options, _rule(a), "random"))
@@ -122,15 +124,28 @@ class Trainer:
         return out
 
     # ----- construction, checkpoints -----------------------------------------------------------
-    def _build_arena(self, a: ArenaConfig) -> GameArena:
-        opponent = None
-        if a.opponent.kind == "random":
-            opponent = RandomPolicy(seed=self.cfg.run.seed * 31 + len(self.random_opponents))
-            self.random_opponents.append(opponent)
-        elif a.opponent.kind == "checkpoint":
-            frozen = load_model(a.opponent.path, self.cfg.model.dtype)
-            opponent = EnginePolicy(HFEngine(frozen, load_tokenizer(a.opponent.path), self.cfg.engine.max_batch_size), trainable=False)
+    def _game_arenas(self) -> list[GameArenaConfig]:
+        return [a for a in self.cfg.arenas if a.kind == "game"]
+
+    def _build_arena(self, index: int, a: ArenaConfig):
+        opponent = build_opponent(a.opponent, game=a.game, game_options=a.game_options, seed=self.cfg.run.seed * 31 + index,
+                                  dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
+                                  run_dir=self.run_dir / "opponents" / a.name)
         return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a))
+
+    def _stateful(self):
+        """(key, object) for every arena and opponent that carries resumable state."""
+        for arena, _ in self.arenas:
+            for key, obj in ((f"arena/{arena.name}", arena), (f"opponent/{arena.name}", getattr(arena, "opponent", None))):
+                if obj is not None and hasattr(obj, "state_dict"):
+                    yield key, obj
+
+    def _hook(self, name: str, *args) -> None:
+        """Call an optional per-step hook on every arena and opponent that has it."""
+        for arena, _ in self.arenas:
+            for obj in (arena, getattr(arena, "opponent", None)):
+                if obj is not None and hasattr(obj, name):
+                    getattr(obj, name)(*args)
 
     def _initial_model(self, resume: Path | None):
         cfg = self.cfg
@@ -153,7 +168,7 @@ class Trainer:
             return out
         ws = self.cfg.warm_start
         model = load_model(self.base_path, self.cfg.model.dtype)
-        rows = transcripts([(a.game, a.game_options, self.roles[a.name]) for a in self.cfg.arenas], ws.examples, self.cfg.run.seed)
+        rows = transcripts([(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()], ws.examples, self.cfg.run.seed)
         t0 = time.perf_counter()
         self.warm_stats = run_sft(model, self.tokenizer, rows, epochs=ws.epochs, learning_rate=ws.learning_rate,
                                   batch_size=ws.batch_size, seed=self.cfg.run.seed)
@@ -168,7 +183,7 @@ class Trainer:
 
     def save(self) -> Path:
         state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json")}
-        learner_state = {**self.learner.state_dict(), "random_opponents": [p.rng.getstate() for p in self.random_opponents]}
+        learner_state = {**self.learner.state_dict(), "components": {k: obj.state_dict() for k, obj in self._stateful()}}
         return checkpoint.save(self.run_dir, self.step, self.learner.model, self.tokenizer, learner_state, state, self.cfg.checkpoint.keep)
 
     def _restore(self, path: Path) -> None:
@@ -176,15 +191,20 @@ class Trainer:
         self.step = int(state["step"])
         self.assigner.load_state_dict(state["advantages"])
         self.learner.load_state_dict(blob["learner"])
-        for p, s in zip(self.random_opponents, blob["learner"].get("random_opponents", [])):
-            p.rng.setstate(s)
+        saved = blob["learner"].get("components", {})
+        for key, obj in self._stateful():
+            if key in saved:
+                obj.load_state_dict(saved[key])
         checkpoint.set_rng_state(blob["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
     def close(self) -> None:
         for arena, _ in self.arenas:
-            if isinstance(arena.opponent, EnginePolicy):
-                self.loop.run_until_complete(arena.opponent.engine.aclose())
+            for obj in (arena, getattr(arena, "opponent", None)):
+                if hasattr(obj, "aclose"):
+                    self.loop.run_until_complete(obj.aclose())
+                elif isinstance(obj, EnginePolicy):
+                    self.loop.run_until_complete(obj.engine.aclose())
         self.loop.run_until_complete(self.engine.aclose())
         self.loop.close()
 
