@@ -168,7 +168,7 @@ class Trainer:
             return out
         ws = self.cfg.warm_start
         model = load_model(self.base_path, self.cfg.model.dtype)
-        rows = transcripts([(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()], ws.examples, self.cfg.run.seed)
+        rows = self._warm_start_rows(ws.examples)
         t0 = time.perf_counter()
         self.warm_stats = run_sft(model, self.tokenizer, rows, epochs=ws.epochs, learning_rate=ws.learning_rate,
                                   batch_size=ws.batch_size, seed=self.cfg.run.seed)
@@ -180,6 +180,16 @@ class Trainer:
         os.replace(tmp, out)
         seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
         return out
+
+    def _warm_start_rows(self, examples: int) -> list[dict]:
+        """Format-only SFT rows (prompt/completion chat messages), split evenly over the arenas."""
+        games = [(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()]
+        others = [a for a in self.cfg.arenas if a.kind != "game"]
+        share = -(-examples // len(self.cfg.arenas))
+        rows = transcripts(games, share * len(games), self.cfg.run.seed) if games else []
+        for a in others:  # each non-game arena kind supplies its own format examples
+            raise ValueError(f"arena {a.name!r}: kind {a.kind!r} has no warm start")
+        return rows
 
     def save(self) -> Path:
         state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json")}
