@@ -1,0 +1,62 @@
+"""TicTacToe on a 3x3 board: cells 0-8 row by row, X (player 0) moves first.
+
+Three in a row, column or diagonal wins (+1 / -1); a full board without a line is a draw (0 / 0).
+The observation draws the board with the free cells' ids in place, so the legal moves are visible
+where they are, and lists them as `[id]` like every game here.
+"""
+
+from __future__ import annotations
+
+from sparring.environments.base import Game
+from sparring.environments.registry import register
+
+LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+MARKS = ("X", "O")
+RULES = "TicTacToe. Cells 0-8, row by row. Three of your marks in a line wins."
+
+
+@register("tictactoe")
+class TicTacToe(Game):
+    name = "tictactoe"
+    num_players = 2
+    zero_sum = True
+    max_turns = 9
+
+    def setup(self) -> None:
+        self.board: list[int | None] = [None] * 9  # player index per cell
+
+    def winner(self) -> int | None:
+        for a, b, c in LINES:
+            if self.board[a] is not None and self.board[a] == self.board[b] == self.board[c]:
+                return self.board[a]
+        return None
+
+    # ----- rules hooks ---------------------------------------------------------------------
+    def to_move(self) -> int:
+        return sum(cell is not None for cell in self.board) % 2
+
+    def legal_actions(self) -> list[str]:
+        return [str(i) for i, cell in enumerate(self.board) if cell is None]
+
+    def apply(self, action: str) -> None:
+        self.board[int(action)] = self.to_move()
+
+    def render(self) -> str:
+        cells = [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
+        return "\n".join("|".join(cells[r * 3 : r * 3 + 3]) for r in range(3))
+
+    def observation(self, player: int) -> str:
+        return "\n".join([
+            RULES,
+            f"You are {MARKS[player]}.",
+            self.render(),
+            "Legal: " + " ".join(f"[{a}]" for a in self.legal_actions()),
+        ])
+
+    def outcome(self) -> list[float] | None:
+        w = self.winner()
+        if w is not None:
+            return [1.0, -1.0] if w == 0 else [-1.0, 1.0]
+        if all(cell is not None for cell in self.board):
+            return [0.0, 0.0]
+        return None

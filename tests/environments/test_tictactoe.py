@@ -1,0 +1,53 @@
+"""Hand-worked TicTacToe positions: every kind of line wins, a draw, illegal moves, observation."""
+
+import pytest
+
+from sparring.environments import IllegalAction, check, make
+
+
+def play(moves):
+    g = make("tictactoe")
+    g.reset(seed=0)
+    for m in moves:
+        g.step(str(m))
+    return g
+
+
+@pytest.mark.parametrize("moves, returns", [
+    ([0, 3, 1, 4, 2], [1.0, -1.0]),           # X top row
+    ([0, 1, 3, 2, 6], [1.0, -1.0]),           # X left column
+    ([0, 1, 4, 2, 8], [1.0, -1.0]),           # X main diagonal
+    ([0, 2, 1, 4, 3, 6], [-1.0, 1.0]),        # O anti-diagonal
+    ([0, 3, 1, 4, 8, 5], [-1.0, 1.0]),        # O middle row
+])
+def test_wins(moves, returns):
+    g = play(moves)
+    assert g.done and g.returns() == returns and g.current_player is None
+
+
+def test_draw_full_board():
+    # X O X / X O O / O X X
+    g = play([0, 1, 2, 4, 3, 5, 7, 6, 8])
+    assert g.done and g.returns() == [0.0, 0.0]
+
+
+def test_illegal_moves_rejected():
+    g = play([4])
+    with pytest.raises(IllegalAction):
+        g.step("4")  # occupied
+    for bad in ("9", "-1", "x", " 3", ""):
+        with pytest.raises(IllegalAction):
+            g.step(bad)
+    assert g.turn == 1 and g.current_player == 1
+
+
+def test_observation_shows_board_and_legal_moves():
+    g = play([4, 0])
+    obs = g.observation(0)
+    assert "You are X." in obs and "O|1|2\n3|X|5\n6|7|8" in obs
+    assert obs.endswith("Legal: [1] [2] [3] [5] [6] [7] [8]")
+    assert g.legal_actions() == ["1", "2", "3", "5", "6", "7", "8"]
+
+
+def test_conformance():
+    check("tictactoe")
