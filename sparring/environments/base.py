@@ -2,8 +2,11 @@
 
 `Game` owns the contract from DESIGN.md (reset/step/current_player/legal_actions/observation/
 done/returns), validates every action against `legal_actions()` and counts turns; a subclass
-fills five hooks: `setup`, `to_move`, `legal_actions`, `apply`, `observation`, and `outcome`.
-No torch here and no model: environments are pure rules, so they are cheap to test and copy.
+fills six hooks: `setup`, `to_move`, `legal_actions`, `apply`, `observation`, and `outcome`.
+Two optional hooks serve the checker (and tools that need them): `private_info` says what a
+player knows beyond the public moves (so leaks can be tested), and `sample_action` draws a random
+legal action (free-text games must write it). No torch here and no model: environments are pure
+rules, so they are cheap to test and copy.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import copy
 import random
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Hashable
 
 
 class IllegalAction(ValueError):
@@ -103,6 +106,27 @@ class Game(ABC):
     @abstractmethod
     def outcome(self) -> list[float] | None:
         """Final payoffs when the game is over, else None."""
+
+    # ----- optional hooks (the defaults fit perfect-information games with listed actions) ---
+    def private_info(self, player: int) -> Hashable:
+        """What `player` knows beyond the public action history: its own hidden state (cards,
+        dice, values) and any chance outcome shown to it (a public random deal, showdown cards).
+
+        `observation(player)` must be a function of the action history and this value alone;
+        the checker plays deals that agree on both and fails on any observation that differs,
+        i.e. one that depends on another player's secret. None: the moves say everything.
+        """
+        return None
+
+    def sample_action(self, rng: random.Random) -> str:
+        """A random legal action for the player to move (random play, checks, warm-start data).
+
+        Free-text games (`legal_actions()` is None) must override this; draw only from `rng`.
+        """
+        legal = self.legal_actions()
+        if legal is None:
+            raise NotImplementedError(f"{self.name}: a free-text game must implement sample_action(rng)")
+        return rng.choice(legal)
 
     # ----------------------------------------------------------------------------------------
     def _require_reset(self) -> None:
