@@ -95,3 +95,7 @@ class KuhnPoker(Game):
 
     def outcome(self) -> list[float] | None:
         return list(self.gains) if self.hand >= self.hands else None
+
+    def private_info(self, player: int) -> tuple:
+        # own card, plus the public log (it holds the showdown cards of finished hands)
+        return self.cards[player], tuple(self.log)
