@@ -174,6 +174,27 @@ def call_many(sb: Sandbox, code: str, func: str, inputs: Sequence[tuple | Call],
     bounds the whole execution (default: the sandbox's timeout). Calls share the program's
     module state, as in a test harness; use one ``call_many`` per input for full isolation.
     """
+    program, nonce, n, base = _prepare(sb, code, func, inputs, per_call_timeout_s,
+                                       batch_timeout_s, limits)
+    execution = sb.run(program, limits=base, hash_seed=hash_seed)
+    return _parse(execution, nonce, n)
+
+
+async def acall_many(sb: Sandbox, code: str, func: str, inputs: Sequence[tuple | Call], *,
+                     per_call_timeout_s: float | None = None,
+                     batch_timeout_s: float | None = None, limits: ExecLimits | None = None,
+                     hash_seed: int | None = None) -> CallBatch:
+    """``call_many`` for asyncio (through ``Sandbox.arun``): concurrent calls share the pool."""
+    program, nonce, n, base = _prepare(sb, code, func, inputs, per_call_timeout_s,
+                                       batch_timeout_s, limits)
+    execution = await sb.arun(program, limits=base, hash_seed=hash_seed)
+    return _parse(execution, nonce, n)
+
+
+def _prepare(sb: Sandbox, code: str, func: str, inputs: Sequence[tuple | Call],
+             per_call_timeout_s: float | None, batch_timeout_s: float | None,
+             limits: ExecLimits | None) -> tuple[str, str, int, ExecLimits]:
+    """The harness program, its nonce, the number of calls and the limits of one execution."""
     calls = [_check_call(i, c) for i, c in enumerate(inputs)]
     if not isinstance(code, str) or not isinstance(func, str) or not func.isidentifier():
         raise ValueError(f"code must be str and func an identifier, got func={func!r}")
@@ -189,8 +210,7 @@ def call_many(sb: Sandbox, code: str, func: str, inputs: Sequence[tuple | Call],
     base = limits or sb.limits
     if batch_timeout_s is not None:
         base = base.updated(timeout_s=batch_timeout_s)
-    execution = sb.run(program, limits=base, hash_seed=hash_seed)
-    return _parse(execution, nonce, len(calls))
+    return program, nonce, len(calls), base
 
 
 def call_function(sb: Sandbox, code: str, func: str, args: tuple = (),
