@@ -67,11 +67,11 @@ class Executor:
                  workers: int | None = None) -> None:
         if not isinstance(cfg, ValidationConfig):
             raise TypeError(f"cfg must be a ValidationConfig, got {type(cfg).__name__}")
-        if sandbox is not None and not isinstance(sandbox, Sandbox):
-            raise TypeError(f"sandbox must be a Sandbox or None, got {type(sandbox).__name__}")
         if sandbox is not None and workers is not None:
             raise ValueError("workers applies only to the executor's own sandbox; "
                              "pass either sandbox or workers")
+        if sandbox is not None and not isinstance(sandbox, Sandbox):
+            raise TypeError(f"sandbox must be a Sandbox or None, got {type(sandbox).__name__}")
         self.cfg = cfg
         self._owns_sandbox = sandbox is None
         self.sandbox = sandbox if sandbox is not None else Sandbox("local", workers=workers)
