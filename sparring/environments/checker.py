@@ -177,14 +177,15 @@ def _first_difference(a: str, b: str) -> str:
     return f"{a!r} vs {b!r}"
 
 
-def _check_leaks(game: Game, deals: int, buckets: int = 40, per_bucket: int = 3) -> None:
+def _check_leaks(game: Game, deals: int, buckets: int = 40, per_bucket: int = 3) -> int:
     """Observations depend only on the public action history and the player's private_info.
 
     Deals are bucketed by what one player knows at the start, preferring buckets in which the
     other players' secrets differ; the deals of a bucket are played with the same seeded policy,
     so they share action histories. Every state is keyed by (history, player, private_info);
     two deals with equal keys must give equal observations. A game that has secrets but never
-    yields such a comparison fails too: the check would prove nothing.
+    yields such a comparison fails too: the check would prove nothing. Returns the number of
+    comparisons between deals that differed in the other players' secrets.
     """
     n = game.num_players
     by_view: dict[tuple, dict[tuple, int]] = {}
@@ -224,3 +225,4 @@ def _check_leaks(game: Game, deals: int, buckets: int = 40, per_bucket: int = 3)
     assert not secrets or informative, (
         f"{game.name}: the leak check found no two deals with the same public history and private_info "
         f"but different secrets of the other players in {deals} deals; raise leak_deals")
+    return informative
