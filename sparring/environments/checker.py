@@ -18,6 +18,7 @@ of games played. It cannot prove the absence of leaks a game hides inside `priva
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 import random
@@ -63,6 +64,7 @@ def _check_state(game: Game, try_all_legal: bool) -> None:
         obs = game.observation(p)
         assert isinstance(obs, str) and obs, f"{name}: empty observation for P{p}"
     legal = game.legal_actions()
+    before = _snapshot(game)
     if legal is not None:
         assert legal, f"{name}: no legal actions while the game runs"
         assert all(isinstance(a, str) and a for a in legal), f"{name}: legal actions must be non-empty strings: {legal}"
@@ -70,10 +72,12 @@ def _check_state(game: Game, try_all_legal: bool) -> None:
         obs = game.observation(player)
         missing = [a for a in legal if f"[{a}]" not in obs]
         assert not missing, f"{name}: P{player}'s observation does not list the legal actions {missing}:\n{obs}"
-        if try_all_legal:
-            for action in legal:
-                game.clone().step(action)  # raises if a listed action is refused
-    before = _snapshot(game)
+        for action in legal if try_all_legal else ():
+            try:
+                game.clone().step(action)
+            except IllegalAction as e:
+                raise AssertionError(f"{name}: the listed legal action {action!r} was refused: {e}") from e
+            assert _snapshot(game) == before, f"{name}: stepping a clone() changed the original game"
     for bad in _ILLEGAL:
         if legal is not None and bad in legal:
             continue
@@ -177,31 +181,34 @@ def _first_difference(a: str, b: str) -> str:
     return f"{a!r} vs {b!r}"
 
 
-def _check_leaks(game: Game, deals: int, buckets: int = 40, per_bucket: int = 3) -> int:
+def _check_leaks(game: Game, deals: int, buckets: int = 30, per_bucket: int = 3, policies: int = 4) -> int:
     """Observations depend only on the public action history and the player's private_info.
 
     Deals are bucketed by what one player knows at the start, preferring buckets in which the
-    other players' secrets differ; the deals of a bucket are played with the same seeded policy,
-    so they share action histories. Every state is keyed by (history, player, private_info);
-    two deals with equal keys must give equal observations. A game that has secrets but never
-    yields such a comparison fails too: the check would prove nothing. Returns the number of
-    comparisons between deals that differed in the other players' secrets.
+    other players' secrets differ; the deals of a bucket are played under the same seeded
+    policies, so they share action histories. Every state is keyed by (history, player,
+    private_info); two deals with equal keys must give equal observations. A game that has
+    secrets but never yields such a comparison fails too: the check would prove nothing.
+    Returns the number of comparisons between deals that differed in the other players' secrets.
     """
     n = game.num_players
-    by_view: dict[tuple, dict[tuple, int]] = {}
+    by_view: dict[tuple, dict[tuple, list[int]]] = {}  # (player, info) -> others' infos -> seeds
     for seed in range(deals):
         game.reset(seed=seed)
         infos = [_hashable_info(game, p) for p in range(n)]
         for p in range(n):
-            others = tuple(infos[:p] + infos[p + 1:])
-            by_view.setdefault((p, infos[p]), {}).setdefault(others, seed)
-    ranked = sorted(by_view.values(), key=lambda seeds: -len(seeds))[:buckets]
+            seeds = by_view.setdefault((p, infos[p]), {}).setdefault(tuple(infos[:p] + infos[p + 1:]), [])
+            if len(seeds) < per_bucket:
+                seeds.append(seed)
+    ranked = sorted(by_view.values(), key=lambda groups: (-len(groups), -sum(map(len, groups.values()))))
     seen: dict[tuple, tuple[str, int, tuple]] = {}
     secrets = informative = 0
-    for index, seeds in enumerate(ranked):
-        for seed in list(seeds.values())[:per_bucket]:
+    for index, groups in enumerate(ranked[:buckets]):
+        rows = itertools.zip_longest(*groups.values())  # one seed per distinct secret first
+        chosen = [s for row in rows for s in row if s is not None][:per_bucket]
+        for policy, seed in itertools.product(range(policies), chosen):
             game.reset(seed=seed)
-            pick = random.Random(index)
+            pick = random.Random(index * policies + policy)
             history: list[str] = []
             while not game.done:
                 infos = [_hashable_info(game, p) for p in range(n)]
