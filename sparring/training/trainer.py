@@ -128,6 +128,10 @@ class Trainer:
         return [a for a in self.cfg.arenas if a.kind == "game"]
 
     def _build_arena(self, index: int, a: ArenaConfig):
+        if a.kind == "absolute_zero":
+            from sparring.arenas.absolute_zero import build_arena
+
+            return build_arena(a, self.policy, self.sampling, self.run_dir)
         opponent = build_opponent(a.opponent, game=a.game, game_options=a.game_options, seed=self.cfg.run.seed * 31 + index,
                                   dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
                                   run_dir=self.run_dir / "opponents" / a.name)
@@ -188,7 +192,12 @@ class Trainer:
         share = -(-examples // len(self.cfg.arenas))
         rows = transcripts(games, share * len(games), self.cfg.run.seed) if games else []
         for a in others:  # each non-game arena kind supplies its own format examples
-            raise ValueError(f"arena {a.name!r}: kind {a.kind!r} has no warm start")
+            if a.kind == "absolute_zero":
+                from sparring.arenas.absolute_zero import format_examples
+
+                rows += format_examples(a, share, self.cfg.run.seed, self.sampling)
+            else:
+                raise ValueError(f"arena {a.name!r}: kind {a.kind!r} has no warm start")
         return rows
 
     def save(self) -> Path:

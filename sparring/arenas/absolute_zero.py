@@ -1,0 +1,348 @@
+"""The Absolute Zero arena: one shared model proposes code tasks and solves them (Zhao et al. 2025).
+
+Each step (`play_step`) runs four phases, each batched (engine requests gathered concurrently,
+sandbox runs issued concurrently):
+
+  A. propose   per task type, `episodes_per_step` proposer turns: deduction/abduction proposers
+               see K reference triplets from that task's buffer and write (f, input); induction
+               proposers get a program from the deduction/abduction buffers and write inputs and
+               a message.                                                       [generation]
+  B. validate  the Executor checks every proposal (static check + two runs in separate processes
+               that must agree); valid ones become buffer entries.                 [sandbox]
+  C. solve     N Monte-Carlo solver rollouts per valid proposal (at the training temperature,
+               used only for the proposer's learnability reward and NOT trained), together with
+               the solve phase: per task type `episodes_per_step` solver tasks, this step's valid
+               proposals first (as in the paper), topped up with recency-weighted buffer
+               samples; these solver turns are trained.                        [generation]
+  D. check     answers are checked (deduction by value, abduction and induction by running code
+               in the sandbox) and rewards assigned (rewards.py).                  [sandbox]
+
+Every trained turn is its own single-player `Episode` with role `<task>/proposer` or
+`<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
+baselines. A malformed answer is a counted outcome with the format penalty: its turn is marked
+`invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty (it is never
+retried). Metrics (`az/...`, `perf/az_*`) come from `metrics()`; the buffers resume from
+checkpoints (`state_dict`) and are exported as JSONL (`export_buffers`).
+
+Not here: the rules of the tasks (environments/absolute_zero), the sandbox, or any torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from sparring.agents.roles import Role
+from sparring.config import AbsoluteZeroArenaConfig
+from sparring.environments.absolute_zero import prompts, rewards, tasks
+from sparring.environments.absolute_zero.buffers import Buffers, Entry
+from sparring.environments.absolute_zero.checks import CallResult, ValidationConfig
+from sparring.environments.absolute_zero.tasks import PROPOSAL_REJECTIONS, Proposal, SolverTask
+from sparring.types import Episode, SamplingParams, Turn
+
+PARTS = ("proposer", "solver")
+
+
+@dataclass(frozen=True)
+class AZRole(Role):
+    """A role whose parse accepts a well-formed answer for its task and part (returns the text)."""
+
+    task: str = "deduction"
+    part: str = "proposer"
+
+    def parse(self, text: str, legal: list[str] | None) -> str | None:
+        if self.part == "solver":
+            ok = prompts.parse_solver_answer(self.task, text) is not None
+        elif self.task == "induction":
+            ok = prompts.parse_inputs_proposal(text) is not None
+        else:
+            ok = prompts.parse_triplet_proposal(text) is not None
+        return text if ok else None
+
+
+def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams) -> dict[tuple[str, str], AZRole]:
+    """The six roles (task, part) -> AZRole; temperature and top_p are the run's (MC rollouts too)."""
+    out = {}
+    for task in cfg.task_types:
+        for part in PARTS:
+            cap = cfg.proposer_max_new_tokens if part == "proposer" else cfg.solver_max_new_tokens
+            out[(task, part)] = AZRole(f"{task}/{part}", system_prompt=prompts.SYSTEM_PROMPT, user_template="{observation}",
+                                       sampling=SamplingParams(cap, sampling.temperature, sampling.top_p), task=task, part=part)
+    return out
+
+
+@dataclass
+class _Proposal:
+    """One proposer turn through the step."""
+
+    task: str
+    seed: int
+    observation: str
+    references: list[str]  # reference programs (deduction/abduction) or the given program (induction)
+    program: str | None = None  # induction: the program the inputs are for
+    turn: Turn | None = None
+    proposal: Proposal | None = None
+    outcome: str = "valid"  # "valid" or one of PROPOSAL_REJECTIONS
+    entry: Entry | None = None
+    added: bool = False
+    mc_scores: list[float] = field(default_factory=list)
+    reward: float = 0.0
+
+
+@dataclass
+class _Solve:
+    """One solver turn: a Monte-Carlo rollout of a proposal (`owner` set) or a trained solve."""
+
+    task: SolverTask
+    seed: int
+    owner: _Proposal | None = None
+    turn: Turn | None = None
+    answer: str | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    score: float = 0.0
+
+
+class AbsoluteZeroArena:
+    def __init__(self, cfg: AbsoluteZeroArenaConfig, policy, executor, sampling: SamplingParams = SamplingParams(),
+                 export_path: str | Path | None = None, sandbox=None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.policy = policy
+        self.executor = executor
+        self.roles = make_roles(cfg, sampling)
+        self.penalties = rewards.Penalties.scheme(cfg.reward.scheme)
+        self.buffers = Buffers(cfg.buffer.cap, cfg.buffer.recency)
+        self.export_path = Path(export_path) if export_path else None
+        self._sandbox = sandbox  # closed with the arena when given (the Executor leaves a shared one open)
+        self._perf: dict[str, float] = {}
+
+    # ----- the step ----------------------------------------------------------------------------
+    async def play_step(self, step: int, seeds: Sequence[int]) -> list[Episode]:
+        if not seeds:
+            return []
+        rng = random.Random(f"{self.name}/{step}/{seeds[0]}")
+        perf = Counter()
+        props = self._plan_proposals(rng, seeds)
+        t0 = time.perf_counter()  # A. propose
+        turns = await asyncio.gather(*(self._act(p.task, "proposer", p.observation) for p in props))
+        perf["perf/az_generation_s"] += time.perf_counter() - t0
+        for p, turn in zip(props, turns):
+            self._parse_proposal(p, turn)
+        t0 = time.perf_counter()  # B. validate
+        await self._validate(props, step)
+        perf["perf/az_sandbox_s"] += time.perf_counter() - t0
+        solves = self._plan_solves(rng, props, seeds)
+        t0 = time.perf_counter()  # C. Monte-Carlo rollouts and the solve phase, one batch
+        turns = await asyncio.gather(*(self._act(s.task.task, "solver", s.task.prompt()) for s in solves))
+        perf["perf/az_generation_s"] += time.perf_counter() - t0
+        t0 = time.perf_counter()  # D. check
+        perf["perf/az_sandbox_runs"] = float(await self._check(solves, turns))
+        perf["perf/az_sandbox_s"] += time.perf_counter() - t0
+        episodes = [self._proposer_episode(p, step) for p in props]
+        episodes += [self._solver_episode(s, step) for s in solves if s.owner is None]
+        self._perf = dict(perf)
+        return episodes
+
+    async def _act(self, task: str, part: str, observation: str) -> Turn:
+        return await self.policy.act(self.roles[(task, part)], 0, observation, None)
+
+    def _plan_proposals(self, rng: random.Random, seeds: Sequence[int]) -> list[_Proposal]:
+        out = []
+        for task in self.cfg.task_types:
+            for seed in seeds:
+                if task == "induction":
+                    (source,) = self.buffers.programs(rng, 1)
+                    obs = prompts.propose_inputs_prompt(source.program, self.cfg.induction_inputs)
+                    out.append(_Proposal(task, seed, obs, [source.program], program=source.program))
+                else:
+                    refs = self.buffers[task].sample_distinct(rng, self.cfg.references)
+                    obs = prompts.propose_triplet_prompt(task, [(e.program, e.input, e.output) for e in refs])
+                    out.append(_Proposal(task, seed, obs, [e.program for e in refs]))
+        return out
+
+    def _parse_proposal(self, p: _Proposal, turn: Turn) -> None:
+        p.turn = turn
+        if turn.invalid:
+            p.outcome = "truncated" if turn.truncated else "bad_format"
+            return
+        p.proposal = tasks.parse_proposal(p.task, turn.text, p.program, self.cfg.induction_inputs)
+        if p.proposal is None:  # the role's parse and this one agree; kept as a guard
+            p.outcome = "bad_format"
+            return
+        p.outcome = tasks.precheck(p.proposal) or "valid"
+
+    async def _validate(self, props: list[_Proposal], step: int) -> None:
+        todo = [p for p in props if p.outcome == "valid"]
+        items = [(p.proposal.program, i) for p in todo for i in p.proposal.inputs]
+        results: list[CallResult] = await self.executor.validate_many(items) if items else []
+        k = 0
+        for p in todo:
+            n = len(p.proposal.inputs)
+            p.entry, reason = tasks.accept(p.proposal, results[k:k + n], step)
+            k += n
+            if reason is not None:
+                p.outcome = reason
+            else:
+                p.added = self.buffers[p.task].add(p.entry)
+
+    def _plan_solves(self, rng: random.Random, props: list[_Proposal], seeds: Sequence[int]) -> list[_Solve]:
+        out = []
+        for p in props:  # Monte-Carlo rollouts: reward estimates only, never trained
+            if p.entry is not None:
+                task = tasks.solver_task(p.entry)
+                out += [_Solve(task, p.seed, owner=p) for _ in range(self.cfg.mc_samples)]
+        budget = len(seeds)
+        for t in self.cfg.task_types:  # the solve phase: this step's valid proposals, then the buffer
+            fresh = [p.entry for p in props if p.task == t and p.entry is not None][:budget]
+            picked = fresh + self.buffers[t].sample(rng, budget - len(fresh))
+            out += [_Solve(tasks.solver_task(e), seed) for e, seed in zip(picked, seeds)]
+        return out
+
+    async def _check(self, solves: list[_Solve], turns: Sequence[Turn]) -> int:
+        """Parse and score every solver answer; returns the number of sandbox runs."""
+        for s, turn in zip(solves, turns):
+            s.turn = turn
+            s.answer = None if turn.invalid else prompts.parse_solver_answer(s.task.task, turn.text)
+            s.calls = tasks.answer_calls(s.task, s.answer) if s.answer is not None else []
+        items = [c for s in solves for c in s.calls]
+        results: list[CallResult] = await self.executor.run_many(items) if items else []
+        k = 0
+        for s in solves:
+            if s.answer is not None:
+                s.score = tasks.score_answer(s.task, s.answer, results[k:k + len(s.calls)], self.cfg.reward.induction_scoring)
+            k += len(s.calls)
+            if s.owner is not None:
+                s.owner.mc_scores.append(s.score)
+        return len(items)
+
+    # ----- rewards and episodes -----------------------------------------------------------------
+    def _proposer_reward(self, p: _Proposal) -> float:
+        if p.outcome in ("bad_format", "truncated"):
+            return rewards.proposer_reward("bad_format", penalties=self.penalties)
+        if p.outcome != "valid":
+            return rewards.proposer_reward("invalid", penalties=self.penalties)
+        bonus = 0.0
+        if p.task != "induction":
+            r = self.cfg.reward
+            bonus = rewards.proposal_bonus(p.entry.program, p.references, r.complexity_coef, r.complexity_max,
+                                           r.diversity_coef, r.diversity_max)
+        return rewards.proposer_reward("valid", p.mc_scores, self.penalties, bonus)
+
+    def _proposer_episode(self, p: _Proposal, step: int) -> Episode:
+        p.reward = self._proposer_reward(p)
+        valid = p.outcome == "valid"
+        meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added,
+                "forfeit": 0 if p.turn.invalid else None,
+                "program_chars": len(p.entry.program) if valid and p.task != "induction" else None,
+                "mean_solve": rewards.mean(p.mc_scores) if valid else None,
+                "learnability": rewards.learnability(p.mc_scores) if valid else None}
+        return Episode(self.name, p.task, p.seed, [p.turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta)
+
+    def _solver_episode(self, s: _Solve, step: int) -> Episode:
+        reward = rewards.solver_reward(s.answer is not None, s.score, self.penalties)
+        meta = {"phase": "solve", "step": step, "score": s.score, "well_formed": s.answer is not None,
+                "task_step": s.task.step, "forfeit": 0 if s.turn.invalid else None}
+        return Episode(self.name, s.task.task, s.seed, [s.turn], [reward], [self.roles[(s.task.task, "solver")].name], meta)
+
+    # ----- metrics ------------------------------------------------------------------------------
+    def metrics(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """az/<task>/... rates and rejection counts, buffer sizes, program length, learnability,
+        and perf/az_generation_s, perf/az_sandbox_s of the last step."""
+        out: dict[str, float] = dict(self._perf)
+        valid_props = []
+        for t in self.cfg.task_types:
+            props = [e for e in episodes if e.task == t and e.metadata.get("phase") == "propose"]
+            solves = [e for e in episodes if e.task == t and e.metadata.get("phase") == "solve"]
+            outcomes = Counter(e.metadata["outcome"] for e in props)
+            valid = [e for e in props if e.metadata["outcome"] == "valid"]
+            valid_props += valid
+            out[f"az/{t}/proposals"] = float(len(props))
+            out[f"az/{t}/valid_rate"] = outcomes["valid"] / max(len(props), 1)
+            for reason in PROPOSAL_REJECTIONS:
+                out[f"az/{t}/reject/{reason}"] = float(outcomes[reason])
+            out[f"az/{t}/added"] = float(sum(e.metadata["added"] for e in props))
+            out[f"az/{t}/mc_solve_rate"] = _mean([e.metadata["mean_solve"] for e in valid])
+            out[f"az/{t}/learnable_rate"] = _mean([e.metadata["learnability"] > 0 for e in valid])
+            out[f"az/{t}/solve_rate"] = _mean([e.metadata["score"] for e in solves])
+            out[f"az/{t}/solver_format_rate"] = _mean([e.metadata["well_formed"] for e in solves])
+            out[f"az/buffer/{t}"] = float(len(self.buffers[t]))
+        chars = [e.metadata["program_chars"] for e in valid_props if e.metadata["program_chars"] is not None]
+        out["az/program_chars_mean"] = _mean(chars)
+        out["az/learnability_mean"] = _mean([e.metadata["learnability"] for e in valid_props])
+        return out
+
+    # ----- state, export, lifecycle ---------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"buffers": self.buffers.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffers.load_state_dict(state["buffers"])
+
+    def export_buffers(self, path: str | Path) -> Path:
+        """Write every buffer entry as a JSON line (the code-reasoning eval reads this)."""
+        return self.buffers.export_jsonl(path)
+
+    def after_update(self, step: int, model=None) -> None:
+        if self.export_path is not None:
+            self.export_buffers(self.export_path)
+
+    async def aclose(self) -> None:
+        await self.executor.aclose()
+        if self._sandbox is not None:
+            await asyncio.to_thread(self._sandbox.close)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values)) / len(values) if values else 0.0
+
+
+# ----- construction and warm start ----------------------------------------------------------
+def validation_config(cfg: AbsoluteZeroArenaConfig) -> ValidationConfig:
+    return ValidationConfig(timeout_s=cfg.sandbox.timeout_s, memory_mb=cfg.sandbox.memory_mb)
+
+
+def build_arena(cfg: AbsoluteZeroArenaConfig, policy, sampling: SamplingParams,
+                run_dir: str | Path | None = None) -> AbsoluteZeroArena:
+    """The arena with its own sandbox and Executor (closed by `aclose`) and the buffer export path."""
+    from sparring.environments.absolute_zero.validation import Executor
+    from sparring.sandbox import Sandbox
+
+    sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
+    executor = Executor(sandbox, validation_config(cfg))
+    export = Path(run_dir) / "absolute_zero" / cfg.name / "buffers.jsonl" if run_dir and cfg.export_buffers else None
+    return AbsoluteZeroArena(cfg, policy, executor, sampling, export, sandbox=sandbox)
+
+
+def format_examples(cfg: AbsoluteZeroArenaConfig, count: int, seed: int,
+                    sampling: SamplingParams = SamplingParams()) -> list[dict]:
+    """`count` prompt/completion rows for the SFT warm start, spread over the six roles.
+
+    Format only: targets are simple seed-style programs (tasks.FORMAT_EXAMPLES) written in the
+    exact answer format, with the same prompts the arena builds; they teach no reasoning.
+    """
+    rng = random.Random(seed * 7919 + 5)
+    roles = make_roles(cfg, sampling)
+    keys = list(roles)
+    rows = []
+    for i in range(count):
+        task, part = keys[i % len(keys)]
+        entries = tasks.format_entries(task)
+        target = rng.choice(entries)
+        if part == "solver":
+            solver = tasks.solver_task(target)
+            obs, answer = solver.prompt(), tasks.answer_text(solver)
+        elif task == "induction":
+            obs = prompts.propose_inputs_prompt(target.program, len(target.inputs))
+            answer = tasks.proposal_text(target)
+        else:
+            others = [e for e in entries if e.program != target.program]
+            refs = rng.sample(others, min(cfg.references, len(others)))
+            obs = prompts.propose_triplet_prompt(task, [(e.program, e.input, e.output) for e in refs])
+            answer = tasks.proposal_text(target)
+        rows.append({"prompt": roles[(task, part)].messages(obs), "completion": [{"role": "assistant", "content": answer}]})
+    return rows
