@@ -1,4 +1,4 @@
-"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]` and `sparring eval ...`."""
+"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]`, `sparring eval ...`, `sparring play GAME ...`."""
 
 from __future__ import annotations
 
@@ -38,50 +38,210 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
+class UsageError(Exception):
+    """A command-line mistake; main prints it as 'error: ...' and exits 2."""
+
+
+def _game_options(pairs: list[str] | None) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--game-option {pair!r}: expected KEY=VALUE, e.g. hands=3")
+        options[key] = yaml.safe_load(raw)
+    return options
+
+
+def _model_policy(name: str, max_batch_size: int = 256):
+    """A frozen EnginePolicy of a model ('tiny', a directory or a hub id); sampling comes from the role."""
     from sparring.agents.hf_engine import HFEngine
     from sparring.agents.models import load_model, load_tokenizer, resolve
-    from sparring.agents.policies import EnginePolicy, RandomPolicy
+    from sparring.agents.policies import EnginePolicy
+
+    path = resolve(name)
+    try:
+        model, tok = load_model(path), load_tokenizer(path)
+    except OSError as e:
+        raise UsageError(f"cannot load model {name!r}: {e}") from None
+    return EnginePolicy(HFEngine(model, tok, max_batch_size), trainable=False)
+
+
+def cmd_eval(args) -> int:
+    """Dispatch: --elo / --elo-from rank players; otherwise --model against every --opponent.
+    (A further mode, e.g. --benchmark, adds one branch here and one function.)"""
+    if args.elo or args.elo_from:
+        return _eval_elo(args)
+    if not args.model:
+        raise UsageError("eval needs --model (or --elo DIR ... / --elo-from RUN_DIR)")
+    return _eval_games(args)
+
+
+def _eval_games(args) -> int:
+    from sparring.agents.opponents import build_opponent, not_applicable, opponent_config
     from sparring.agents.roles import seat_roles
     from sparring.environments import make
     from sparring.training.evaluate import evaluate_async, format_table
     from sparring.types import SamplingParams
 
-    path = resolve(args.model)
-    tok = load_tokenizer(path)
-    engine = HFEngine(load_model(path), tok)
+    options = _game_options(args.game_option)
+    try:
+        specs = [(spec, opponent_config(spec, args.api_key_env)) for spec in args.opponent]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    policy = EnginePolicy(engine, trainable=False)
+    policy = _model_policy(args.model)
+    frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
 
     async def run():
-        results = []
+        results, skipped = [], []
         for game in args.game:
-            roles = seat_roles(game, make(game).num_players, sampling)
-            for spec in args.opponent:
-                engines = []
-                if spec == "random":
-                    opponent = RandomPolicy(seed=args.seed)
-                elif spec.startswith("checkpoint:"):
-                    opp_path = spec.split(":", 1)[1]
-                    opp_engine = HFEngine(load_model(opp_path), load_tokenizer(opp_path))
-                    engines.append(opp_engine)
-                    opponent = EnginePolicy(opp_engine, trainable=False)
+            roles = seat_roles(game, make(game, **options).num_players, sampling)
+            for spec, cfg in specs:
+                reason = not_applicable(cfg.kind, game, options)
+                if reason:
+                    print(f"note: skipping --opponent {spec} on {game}: {reason}")
+                    skipped.append({"game": game, "opponent": spec, "reason": reason})
+                    continue
+                if cfg.kind == "self":
+                    opponent = policy
+                elif cfg.kind in ("checkpoint", "openai"):
+                    if spec not in frozen:
+                        frozen[spec] = build_opponent(cfg, game=game, game_options=options, seed=args.seed)
+                    opponent = frozen[spec]
                 else:
-                    raise SystemExit(f"--opponent {spec!r}: use 'random' or 'checkpoint:DIR'")
-                results.append(await evaluate_async(policy, opponent, game, roles, args.episodes, opponent_name=spec))
-                for e in engines:
-                    await e.aclose()
-        await engine.aclose()
-        return results
+                    opponent = build_opponent(cfg, game=game, game_options=options, seed=args.seed)
+                results.append(await evaluate_async(policy, opponent, game, roles, args.episodes, options,
+                                                    opponent_name=spec))
+                errors = getattr(opponent, "errors", None)
+                if errors:
+                    print(f"note: {spec} on {game}: endpoint errors {dict(errors)} (counted as its invalid turns)")
+        for opponent in [policy, *frozen.values()]:
+            engine = getattr(opponent, "engine", None)
+            if engine is not None:
+                await engine.aclose()
+        return results, skipped
 
-    results = asyncio.run(run())
-    print(format_table(results))
+    try:
+        results, skipped = asyncio.run(run())
+    except ValueError as e:  # e.g. an endpoint key that is not set, a game option the game rejects
+        raise UsageError(str(e)) from None
+    if results:
+        print(format_table(results))
     if args.json:
+        report = {"model": args.model, "games": args.game, "game_options": options, "episodes_per_seat": args.episodes,
+                  "temperature": args.temperature, "results": [r.to_json() for r in results], "skipped": skipped}
         with open(args.json, "w") as f:
-            json.dump([r.to_json() for r in results], f, indent=1)
+            json.dump(report, f, indent=1)
     for r in results:
         print(f"{r.game}_payoff_vs_{r.opponent.split(':')[0]}={r.mean_payoff:.4f}")
     return 0
+
+
+def _elo_players(args) -> dict[str, str]:
+    """name -> model directory, from --elo DIR ... or every checkpoint under --elo-from RUN_DIR."""
+    from pathlib import Path
+
+    dirs = list(args.elo or [])
+    if args.elo_from:
+        root = Path(args.elo_from) / "checkpoints"
+        found = sorted(str(p) for p in root.glob("step_*") if (p / "config.json").exists())
+        if not found:
+            raise UsageError(f"--elo-from {args.elo_from}: no checkpoints under {root}")
+        dirs += found
+    players: dict[str, str] = {}
+    for d in dirs:
+        name = Path(d).name or d
+        if name in players or name in ("random", "minimax"):  # two dirs with one name: use the paths
+            name = d
+        if name in players:
+            raise UsageError(f"--elo: {d} is given twice")
+        players[name] = d
+    return players
+
+
+def _eval_elo(args) -> int:
+    from sparring.agents.opponents import build_opponent, not_applicable, opponent_config
+    from sparring.agents.roles import seat_roles
+    from sparring.environments import make
+    from sparring.training.elo import fit_elo
+    from sparring.training.evaluate import format_elo_table, round_robin_async
+    from sparring.types import SamplingParams
+
+    options = _game_options(args.game_option)
+    models = _elo_players(args)
+    if args.model:
+        models.setdefault(os.path.basename(args.model.rstrip('/')) or args.model, args.model)
+    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    policies = {name: _model_policy(path) for name, path in models.items()}
+    if args.temperature == 0:
+        print("note: greedy decoding (--temperature 0): in a game without chance every game of a pairing in "
+              "one seat is the same game; use --temperature 1 for a spread of games")
+
+    async def run():
+        report = []
+        for game in args.game:
+            players = dict(policies)
+            for anchor in args.anchor or []:
+                reason = not_applicable(anchor, game, options)
+                if reason:
+                    print(f"note: anchor {anchor} skipped on {game}: {reason}")
+                    continue
+                players[anchor] = build_opponent(opponent_config(anchor), game=game, game_options=options, seed=args.seed)
+            if len(players) < 2:
+                raise UsageError(f"Elo on {game} needs at least two players, got {sorted(players)}")
+            roles = seat_roles(game, make(game, **options).num_players, sampling)
+            matches = await round_robin_async(players, game, roles, args.episodes, options)
+            anchor = "random" if "random" in players else None
+            fit = fit_elo([(m.a, m.b, m.score_a, m.games) for m in matches], anchor=anchor, prior_games=args.elo_prior)
+            print(format_elo_table(game, fit, anchor))
+            for name in fit.ranked():
+                print(f"elo/{game}/{name}={fit.ratings[name]:.1f}")
+            report.append({
+                "game": game, "anchor": anchor or "mean", "games_per_seat": args.episodes, "prior_games": args.elo_prior,
+                "ratings": [{"name": n, "rating": fit.ratings[n], "ci95": fit.ci95[n], "games": fit.games[n],
+                             "score": fit.score[n], "path": models.get(n)} for n in fit.ranked()],
+                "matches": [m.to_json() for m in matches],
+            })
+        for policy in policies.values():
+            await policy.engine.aclose()
+        return report
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"elo": report, "temperature": args.temperature, "game_options": options}, f, indent=1)
+    return 0
+
+
+def cmd_play(args) -> int:
+    from sparring.environments import make
+    from sparring.play import play
+    from sparring.types import SamplingParams
+
+    options = _game_options(args.game_option)
+    try:
+        num_players = make(args.game, **options).num_players
+    except (KeyError, ValueError) as e:
+        raise UsageError(str(e).strip('"')) from None
+    if args.two_humans:
+        seats, policy = tuple(range(num_players)), None
+    else:
+        if not (args.checkpoint or args.model):
+            raise UsageError("play needs --checkpoint DIR (or --model tiny|DIR), or --two-humans")
+        if not 0 <= args.seat < num_players:
+            raise UsageError(f"--seat {args.seat}: {args.game} has seats 0-{num_players - 1}")
+        seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model)
+    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    try:
+        rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return 0 if rewards is not None else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,16 +252,39 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. run.steps=10")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs instead)")
     t.set_defaults(fn=cmd_train)
-    e = sub.add_parser("eval", help="evaluate a model against opponents in every seat")
-    e.add_argument("--model", required=True, help="'tiny', a checkpoint / model directory, or a hub id")
+    e = sub.add_parser("eval", help="evaluate a model against opponents in every seat, or rank models by Elo")
+    e.add_argument("--model", help="'tiny', a checkpoint / model directory, or a hub id")
     e.add_argument("--game", action="append", required=True, help="game name (repeatable)")
-    e.add_argument("--opponent", action="append", default=None, help="'random' or 'checkpoint:DIR' (repeatable)")
-    e.add_argument("--episodes", type=int, default=1000, help="games per seat")
+    e.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option for every game, e.g. hands=3")
+    e.add_argument("--opponent", action="append", default=None,
+                   help="random | self | minimax | kuhn_equilibrium | checkpoint:DIR | openai:MODEL@BASE_URL "
+                        "(repeatable; default random); opponents that cannot play a game are skipped with a note")
+    e.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable with the key for openai: opponents ('' for none)")
+    e.add_argument("--episodes", type=int, default=1000, help="games per seat (per pairing with --elo)")
     e.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     e.add_argument("--max-new-tokens", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", help="write results to this JSON file")
+    e.add_argument("--elo", nargs="+", metavar="DIR", help="rank these models by Elo in a round robin")
+    e.add_argument("--elo-from", metavar="RUN_DIR", help="rank every checkpoint under RUN_DIR/checkpoints by Elo")
+    e.add_argument("--anchor", action="append", choices=["random", "minimax"],
+                   help="add a scripted player to the Elo round robin (random is then rated 1000; else the mean is)")
+    e.add_argument("--elo-prior", type=float, default=1.0,
+                   help="virtual drawn games per player against a reference (keeps ratings finite when a player "
+                        "wins or loses every game); 0 = pure maximum likelihood")
     e.set_defaults(fn=cmd_eval)
+    pl = sub.add_parser("play", help="play a game in the terminal against a model (or two humans)")
+    pl.add_argument("game")
+    pl.add_argument("--checkpoint", metavar="DIR", help="the model to play against (a checkpoint or model dir)")
+    pl.add_argument("--model", help="'tiny' or a model directory / hub id (instead of --checkpoint)")
+    pl.add_argument("--seat", type=int, default=0, help="your seat (0 moves first)")
+    pl.add_argument("--two-humans", action="store_true", help="humans play every seat")
+    pl.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option, e.g. hands=3")
+    pl.add_argument("--temperature", type=float, default=0.0, help="the model's temperature (0 = greedy)")
+    pl.add_argument("--max-new-tokens", type=int, default=8)
+    pl.add_argument("--seed", type=int, default=0, help="game seed (the deal)")
+    pl.set_defaults(fn=cmd_play)
     args = parser.parse_args(argv)
     if args.command == "eval" and not args.opponent:
         args.opponent = ["random"]
@@ -111,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except ConfigError as err:
+    except (ConfigError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,123 @@
+"""Play a game in the terminal: a human against a model (or humans against each other).
+
+`play_async` runs the turn loop on text streams (stdin/stdout by default, any file-like object in
+tests): before a human's move it shows that player's observation (the board, the cards), reads a
+move (`4` or `[4]`, case-insensitive), re-prompts with the legal actions on anything else, and
+announces every move; at the end it shows the final position and the result. The model answers
+through its role exactly as in training and evaluation; an answer that names no legal action
+forfeits under the same explicit rule as the arenas (after `retries` further attempts).
+It does not hide one human's private information from another sharing the terminal, and it
+does not play free-text games (those without listed legal actions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from sparring.agents.policies import Policy
+from sparring.agents.roles import seat_roles
+from sparring.arenas import InvalidActionRule
+from sparring.environments import make
+from sparring.types import SamplingParams
+
+QUIT = ("quit", "exit")
+
+
+async def play_async(game_name: str, policy: Policy | None, human_seats: tuple[int, ...] = (0,), *,
+                     game_options: dict | None = None, seed: int = 0, stdin: TextIO | None = None,
+                     stdout: TextIO | None = None, sampling: SamplingParams = SamplingParams(max_new_tokens=8, temperature=0.0),
+                     invalid: InvalidActionRule = InvalidActionRule()) -> list[float] | None:
+    """Play one game; the returns per seat, or None when the input ended or a human quit."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+
+    def say(text: str = "") -> None:
+        print(text, file=stdout, flush=True)
+
+    game = make(game_name, **(game_options or {}))
+    game.reset(seed=seed)
+    n = game.num_players
+    bad = [s for s in human_seats if not 0 <= s < n]
+    if bad:
+        raise ValueError(f"seat {bad[0]} does not exist in {game_name} (seats 0-{n - 1})")
+    if policy is None and len(set(human_seats)) < n:
+        raise ValueError("a model policy is needed for the seats no human plays")
+    roles = seat_roles(game_name, n, sampling)
+
+    def who(p: int) -> str:
+        if p not in human_seats:
+            return f"P{p} (model)"
+        return f"P{p} (you)" if len(human_seats) == 1 else f"P{p}"
+
+    say(f"{game_name}: " + ", ".join(who(p) for p in range(n)) + f". Type a legal move, or {QUIT[0]!r}.")
+    if len(human_seats) > 1 and hasattr(game, "private_info") and game.private_info(human_seats[0]) is not None:
+        say("(note: this game has private information and every human sees this terminal)")
+    rewards = None
+    shown = False  # whether the current position was already shown
+    while not game.done:
+        player, legal = game.current_player, game.legal_actions()
+        if legal is None:
+            raise ValueError(f"{game_name} takes free-text moves; sparring play needs listed legal actions")
+        if player in human_seats:
+            say(f"\n--- {who(player)} to move ---")
+            say(game.observation(player))
+            action = _read_move(stdin, stdout, roles[player], legal, who(player))
+            if action is None:
+                say("game abandoned")
+                return None
+        else:
+            action, text = None, ""
+            for _ in range(invalid.retries + 1):
+                turn = await policy.act(roles[player], player, game.observation(player), legal, game)
+                action, text = turn.action, turn.text
+                if action is not None:
+                    break
+            if action is None:
+                say(f"{who(player)} answered {text!r}: not a legal action ({' '.join(legal)}); it forfeits.")
+                rewards = [invalid.opponent_reward] * n
+                rewards[player] = invalid.penalty
+                break
+        game.step(action)
+        say(f"{who(player)} plays {action}")
+        shown = game.done or game.current_player in human_seats
+        if not shown and hasattr(game, "render"):
+            say(game.render())
+    if rewards is None:
+        rewards = [float(r) for r in game.returns()]
+        say("\n--- game over ---")
+        say(game.render() if hasattr(game, "render") else game.observation(human_seats[0] if human_seats else 0))
+    best = max(rewards)
+    winners = [p for p, r in enumerate(rewards) if r == best]
+    verdict = "draw" if len(winners) == n else " and ".join(who(p) for p in winners) + (" wins" if len(winners) == 1 else " win")
+    say("Result: " + ", ".join(f"{who(p)} {r:+g}" for p, r in enumerate(rewards)) + f" ({verdict})")
+    return rewards
+
+
+def _read_move(stdin: TextIO, stdout: TextIO, role, legal: list[str], prompt: str) -> str | None:
+    """A legal action typed by the human; None at the end of input or on 'quit'."""
+    while True:
+        print(f"{prompt}> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line or line.strip().lower() in QUIT:
+            print("(end of input)" if not line else "", file=stdout, flush=True)
+            return None
+        action = role.parse(line.strip(), legal)
+        if action is not None:
+            return action
+        print(f"{line.strip()!r} is not a legal move; legal: {' '.join(legal)}", file=stdout, flush=True)
+
+
+def play(game_name: str, policy: Policy | None, human_seats: tuple[int, ...] = (0,), **kwargs) -> list[float] | None:
+    """Synchronous `play_async`, closing the policy's engine (if any) on the same event loop."""
+
+    async def run():
+        try:
+            return await play_async(game_name, policy, human_seats, **kwargs)
+        finally:
+            engine = getattr(policy, "engine", None)
+            if engine is not None and hasattr(engine, "aclose"):
+                await engine.aclose()
+
+    return asyncio.run(run())
