@@ -20,8 +20,11 @@ Policy (documented here because the arena and its prompts depend on it):
     ``__import__``, ``__loader__`` ...), any dunder attribute other than those in
     ``cfg.allowed_dunder_attributes`` (``().__class__.__bases__``), any attribute in
     ``cfg.forbidden_attributes`` (frame and code objects reached without dunders:
-    ``gen.gi_frame.f_globals``), and string constants that would make ``str.format`` read
-    a dunder attribute (``"{0.__class__}"``);
+    ``gen.gi_frame.f_globals``, ``operator.attrgetter``; imported by name too), and string
+    constants that would make ``str.format`` read a dunder attribute (``"{0.__class__}"``)
+    -- all of these are the rejection "forbidden_call";
+  - the check is not complete (a format string assembled at run time passes it): it makes
+    escapes harder and keeps proposals honest; isolation is the sandbox's job;
   - ``id``, ``hash`` and ``print`` are allowed: the first two are caught, when they matter,
     by the determinism check (two runs in separate processes with different hash seeds);
     printing is harmless (results travel on a separate, nonce-tagged channel).
@@ -73,6 +76,7 @@ DEFAULT_FORBIDDEN_ATTRIBUTES: tuple[str, ...] = (
     "gi_frame", "gi_code", "ag_frame", "ag_code", "cr_frame", "cr_code", "f_globals",
     "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next", "co_code",
     "func_globals", "func_code", "import_module", "system", "popen", "mro",
+    "attrgetter", "methodcaller",  # operator.attrgetter("__class__") reads any attribute
 )
 
 _DUNDER = re.compile(r"^__\w+__$")
@@ -204,9 +208,12 @@ def _check_nodes(tree: ast.AST, cfg: ValidationConfig) -> CallResult | None:
                 continue
             if _module_forbidden(module, cfg):
                 return reject("forbidden_import", f"from {module} import ... (line {node.lineno})")
-            for alias in node.names:  # ``from x import os``-style submodules
+            for alias in node.names:
+                if alias.name in calls or alias.name in attrs:  # from operator import attrgetter
+                    return reject("forbidden_call",
+                                  f"from {module} import {alias.name} (line {node.lineno})")
                 if alias.name != "*" and _module_forbidden(f"{module}.{alias.name}", cfg):
-                    return reject("forbidden_import",
+                    return reject("forbidden_import",  # ``from x import os``-style submodules
                                   f"from {module} import {alias.name} (line {node.lineno})")
         elif isinstance(node, ast.Name):
             if node.id in calls:

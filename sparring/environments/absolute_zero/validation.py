@@ -42,7 +42,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sparring.sandbox import ExecLimits, Sandbox, SandboxError
+from sparring.sandbox import Sandbox, SandboxError
 from sparring.sandbox.calls import CallResult as SandboxCall
 from sparring.sandbox.calls import acall_many
 
