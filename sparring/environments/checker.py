@@ -58,18 +58,16 @@ def _snapshot(game: Game) -> tuple:
 def _check_state(game: Game, try_all_legal: bool) -> None:
     name = game.name
     assert game.turn < game.max_turns, f"{name}: still running after max_turns={game.max_turns} turns"
-    player = game.current_player
-    assert isinstance(player, int) and 0 <= player < game.num_players, f"{name}: bad current player {player!r}"
-    for p in range(game.num_players):
-        obs = game.observation(p)
-        assert isinstance(obs, str) and obs, f"{name}: empty observation for P{p}"
-    legal = game.legal_actions()
     before = _snapshot(game)
+    _, player, legal, observations = before
+    assert isinstance(player, int) and 0 <= player < game.num_players, f"{name}: bad current player {player!r}"
+    for p, obs in enumerate(observations):
+        assert isinstance(obs, str) and obs, f"{name}: empty observation for P{p}"
     if legal is not None:
         assert legal, f"{name}: no legal actions while the game runs"
         assert all(isinstance(a, str) and a for a in legal), f"{name}: legal actions must be non-empty strings: {legal}"
         assert len(set(legal)) == len(legal), f"{name}: duplicate legal actions {legal}"
-        obs = game.observation(player)
+        obs = observations[player]
         missing = [a for a in legal if f"[{a}]" not in obs]
         assert not missing, f"{name}: P{player}'s observation does not list the legal actions {missing}:\n{obs}"
         for action in legal if try_all_legal else ():
