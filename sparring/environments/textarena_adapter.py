@@ -9,7 +9,9 @@ id, so "-train" and "-raw" variants keep their views) behind the sparring contra
 - Actions are free text (`legal_actions()` is None) unless candidates are known: a small table
   for a few games (TicTacToe, KuhnPoker, ConnectFour, Nim) or `actions=[...]`. Candidates are
   checked by the env itself on a copy, so `legal_actions()` is exactly the subset TextArena
-  accepts now; it is never parsed out of prompt text.
+  accepts now (never parsed out of prompt text), and the mover's observation then ends with
+  `Legal actions: [a] [b] ...`. `actions="free"` keeps the candidates only for
+  `sample_action` (checker, random play) and leaves the answer free text.
 - Brackets: `Role.parse` returns the content of the first `[...]`, TextArena expects the
   brackets, so an action without any bracket is sent as `[action]` (what TextArena's
   ActionFormattingWrapper does; `bracket_actions=False` sends it verbatim).
@@ -18,6 +20,8 @@ id, so "-train" and "-raw" variants keep their views) behind the sparring contra
   only when the move was valid; otherwise it raises `IllegalAction` with TextArena's reason and
   the game is unchanged, so the arena's invalid-action rule alone decides the cost. An exception
   inside TextArena's `step` is also an `IllegalAction` (untrusted text must not crash a run).
+  Envs that punish a bad move by their own rules without `set_invalid_move` keep that rule
+  (Snake and Surround: the snake dies).
 - Randomness: TextArena draws from the global `random`. Every call into the env runs with this
   game's own generator state swapped in, so a seed gives the same game however many other games
   run in the process (not thread-safe). numpy's global generator is not isolated: only envs that
