@@ -100,6 +100,8 @@ def _read_move(stdin: TextIO, stdout: TextIO, role, legal: list[str], prompt: st
     while True:
         print(f"{prompt}> ", end="", file=stdout, flush=True)
         line = stdin.readline()
+        if line and not _is_tty(stdin):
+            print(line.strip(), file=stdout, flush=True)  # piped input is not echoed by a terminal
         if not line or line.strip().lower() in QUIT:
             print("(end of input)" if not line else "", file=stdout, flush=True)
             return None
@@ -107,6 +109,13 @@ def _read_move(stdin: TextIO, stdout: TextIO, role, legal: list[str], prompt: st
         if action is not None:
             return action
         print(f"{line.strip()!r} is not a legal move; legal: {' '.join(legal)}", file=stdout, flush=True)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def play(game_name: str, policy: Policy | None, human_seats: tuple[int, ...] = (0,), **kwargs) -> list[float] | None:
