@@ -63,7 +63,7 @@ def _model_policy(name: str, max_batch_size: int = 256):
     path = resolve(name)
     try:
         model, tok = load_model(path), load_tokenizer(path)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # a missing directory reads as a malformed hub id to transformers
         raise UsageError(f"cannot load model {name!r}: {e}") from None
     return EnginePolicy(HFEngine(model, tok, max_batch_size), trainable=False)
 
@@ -90,6 +90,9 @@ def _eval_games(args) -> int:
         specs = [(spec, opponent_config(spec, args.api_key_env)) for spec in args.opponent]
     except ValueError as e:
         raise UsageError(str(e)) from None
+    for spec, cfg in specs:
+        if cfg.kind == "checkpoint" and not os.path.isdir(cfg.path):
+            raise UsageError(f"--opponent {spec}: {cfg.path} is not a directory")
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     policy = _model_policy(args.model)
     frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
@@ -125,7 +128,7 @@ def _eval_games(args) -> int:
 
     try:
         results, skipped = asyncio.run(run())
-    except ValueError as e:  # e.g. an endpoint key that is not set, a game option the game rejects
+    except (ValueError, OSError) as e:  # an endpoint key that is not set, a missing checkpoint dir, ...
         raise UsageError(str(e)) from None
     if results:
         print(format_table(results))

@@ -139,8 +139,32 @@ def test_cli_eval_elo_with_anchors(tiny_path, tmp_path, capsys):
     (["eval", "--model", "tiny", "--game", "tictactoe", "--opponent", "human"], "use random"),
     (["eval", "--elo-from", "/nonexistent/run", "--game", "tictactoe"], "no checkpoints"),
     (["eval", "--model", "tiny", "--game", "tictactoe", "--game-option", "oops"], "KEY=VALUE"),
+    (["eval", "--model", "tiny", "--game", "tictactoe", "--opponent", "checkpoint:/nonexistent/x"], "not a directory"),
 ])
 def test_cli_eval_usage_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err
+
+
+def test_cli_eval_against_an_endpoint(tiny_path, tmp_path, monkeypatch, capsys):
+    from test_opponents import FakeServer  # the fake chat-completions server
+
+    server = FakeServer()
+    try:
+        server.replies = [(500, b"overloaded", 0)] * 2  # then it answers the first legal action
+        monkeypatch.setenv("SPARRING_TEST_KEY", "sk-cli")
+        out = tmp_path / "eval.json"
+        code = main(["eval", "--model", tiny_path, "--game", "kuhn_poker", "--opponent", f"openai:fake@{server.url}",
+                     "--api-key-env", "SPARRING_TEST_KEY", "--episodes", "5", "--max-new-tokens", "4",
+                     "--json", str(out)])
+    finally:
+        server.close()
+    assert code == 0
+    assert "endpoint errors {'http': 2}" in capsys.readouterr().out
+    result = json.loads(out.read_text())["results"][0]
+    assert result["opponent"] == f"openai:fake@{server.url}"
+    # the two failed requests forfeited two of the 10 games (each ends the game it was made in)
+    assert result["opponent_invalid"] == pytest.approx(2 / 10)
+    assert {r["auth"] for r in server.requests} == {"Bearer sk-cli"}
+    assert all(r["body"]["model"] == "fake" for r in server.requests)
