@@ -61,6 +61,8 @@ def _model_policy(name: str, max_batch_size: int = 256):
     from sparring.agents.policies import EnginePolicy
 
     path = resolve(name)
+    if path.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(path)):
+        raise UsageError(f"model {name!r}: no such directory")
     try:
         model, tok = load_model(path), load_tokenizer(path)
     except (OSError, ValueError) as e:  # a missing directory reads as a malformed hub id to transformers
