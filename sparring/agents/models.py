@@ -67,11 +67,10 @@ def _tokenizer_corpus(seed: int) -> list[str]:
             game = make(game_name)
             game.reset(seed=s)
             while not game.done:
-                legal = game.legal_actions()
-                if not legal or game.turn >= 60:
+                if game.turn >= 60:
                     break
                 player = game.current_player
-                action = rng.choice(legal)
+                action = game.sample_action(rng)
                 texts.append(
                     f"<|im_start|>user\n{game.observation(player)}<|im_end|>\n"
                     f"<|im_start|>assistant\n[{action}]<|im_end|>\n"

@@ -83,9 +83,13 @@ class RandomPolicy:
         self.rng.setstate(state["rng"])
 
     async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
-        if not legal:
-            raise ValueError("RandomPolicy needs a game with enumerable legal actions")
-        return _turn(role, player, role.format_action(self.rng.choice(legal)), legal, False)
+        if legal:
+            action = self.rng.choice(legal)
+        elif state is not None:  # free-text game: the rules sample a valid action
+            action = state.sample_action(self.rng)
+        else:
+            raise ValueError("RandomPolicy needs enumerable legal actions or the game state")
+        return _turn(role, player, role.format_action(action), legal, False)
 
 
 class ScriptedPolicy:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sparring.agents.policies import Agent, Policy
 from sparring.agents.roles import Role
-from sparring.environments import make
+from sparring.environments import IllegalAction, make
 from sparring.types import Episode, Turn
 
 
@@ -89,11 +89,14 @@ class GameArena:
                 turn = await agents[player].act(player, observation, legal, game)
                 turns.append(turn)
                 if turn.action is not None:
-                    break
+                    try:  # free-text games validate the action only here
+                        game.step(turn.action)
+                        break
+                    except IllegalAction:
+                        turn.action, turn.invalid = None, True
             if turn.action is None:
                 forfeit = player
                 break
-            game.step(turn.action)
         if forfeit is None:
             rewards = [float(r) for r in game.returns()]
         else:

@@ -29,12 +29,23 @@ def _textarena(env_id: str, **options: Any):
 register_prefix("textarena", _textarena)
 
 
+def _same_definition(a: type, b: type) -> bool:
+    """The same class statement executed again (a module re-imported, a notebook cell re-run)."""
+    import inspect
+
+    try:
+        return a.__qualname__ == b.__qualname__ and inspect.getsourcefile(a) == inspect.getsourcefile(b)
+    except TypeError:
+        return False
+
+
 def register(name: str) -> Callable[[T], T]:
     """Class decorator: make the game available as `make(name)`."""
 
     def deco(cls: T) -> T:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"game name {name!r} is already registered by {_REGISTRY[name]}")
+        old = _REGISTRY.get(name)
+        if old is not None and old is not cls and not _same_definition(old, cls):
+            raise ValueError(f"game name {name!r} is already registered by {old}")
         _REGISTRY[name] = cls
         return cls
 

@@ -134,7 +134,8 @@ class Trainer:
             return build_arena(a, self.policy, self.sampling, self.run_dir)
         opponent = build_opponent(a.opponent, game=a.game, game_options=a.game_options, seed=self.cfg.run.seed * 31 + index,
                                   dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
-                                  run_dir=self.run_dir / "opponents" / a.name)
+                                  run_dir=self.run_dir / "opponents" / a.name,
+                                  initial_model=self.learner.model, tokenizer=self.tokenizer)
         return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a))
 
     def _stateful(self):

@@ -31,10 +31,9 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
             g += 1
             while not game.done and count < per_arena:
                 player = game.current_player
-                legal = game.legal_actions()
                 role = roles[player]
                 obs = game.observation(player)
-                action = rng.choice(legal)
+                action = game.sample_action(rng)  # rng.choice(legal), or the rules' own sampler for free text
                 rows.append({
                     "prompt": role.messages(obs),
                     "completion": [{"role": "assistant", "content": role.format_action(action)}],
