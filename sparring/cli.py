@@ -73,6 +73,12 @@ def _model_policy(name: str, max_batch_size: int = 256):
 def cmd_eval(args) -> int:
     """Dispatch: --elo / --elo-from rank players; otherwise --model against every --opponent.
     (A further mode, e.g. --benchmark, adds one branch here and one function.)"""
+    if args.benchmark:
+        from sparring.evals.cli import cmd_benchmark
+
+        return cmd_benchmark(args)
+    if not args.game:
+        raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning)")
     if args.elo or args.elo_from:
         return _eval_elo(args)
     if not args.model:
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("eval", help="evaluate a model against opponents in every seat, or rank models by Elo")
     e.add_argument("--model", help="'tiny', a checkpoint / model directory, or a hub id")
-    e.add_argument("--game", action="append", required=True, help="game name (repeatable)")
+    e.add_argument("--game", action="append", help="game name (repeatable)")
     e.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option for every game, e.g. hands=3")
     e.add_argument("--opponent", action="append", default=None,
                    help="random | self | minimax | kuhn_equilibrium | checkpoint:DIR | openai:MODEL@BASE_URL "
@@ -278,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--elo-prior", type=float, default=1.0,
                    help="virtual drawn games per player against a reference (keeps ratings finite when a player "
                         "wins or loses every game); 0 = pure maximum likelihood")
+    from sparring.evals.cli import add_benchmark_args
+
+    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning and its options
     e.set_defaults(fn=cmd_eval)
     pl = sub.add_parser("play", help="play a game in the terminal against a model (or two humans)")
     pl.add_argument("game")
