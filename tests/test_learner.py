@@ -152,6 +152,12 @@ def test_learner_logprobs_equal_engine_logprobs(tiny_model, tokenizer, kuhn_prom
         logp, _ = token_logprobs(tiny_model, mb.input_ids, mb.attention_mask, temperature)
     mask = mb.loss_mask.bool()
     torch.testing.assert_close(logp[mask], mb.old_logprobs[mask], atol=1e-4, rtol=0)
+    with torch.no_grad():  # the windowed projection (logits only from the first completion token on) agrees
+        windowed, ent_w = token_logprobs(tiny_model, mb.input_ids, mb.attention_mask, temperature, True, mb.loss_mask)
+        _, ent = token_logprobs(tiny_model, mb.input_ids, mb.attention_mask, temperature, True)
+    assert windowed.shape == logp.shape and mb.loss_mask[:, 0].sum() == 0
+    torch.testing.assert_close(windowed[mask], logp[mask], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ent_w[mask], ent[mask], atol=1e-5, rtol=0)
     # and through the learner: the first ratios are exactly ~1
     stats = learner_for(tiny_model, temperature=temperature).update([mb])
     assert stats["loss/ratio_mean"] == pytest.approx(1.0, abs=1e-4)

@@ -46,11 +46,14 @@ class TicTacToe(Game):
         return "\n".join("|".join(cells[r * 3 : r * 3 + 3]) for r in range(3))
 
     def observation(self, player: int) -> str:
+        # The board comes last: its cells then sit at fixed token offsets from where the answer
+        # starts (the legal list before it varies in length), which a small model reads far
+        # more easily (measured: a 1.3M model's SFT learned legality only this way round).
         return "\n".join([
             RULES,
             f"You are {MARKS[player]}.",
-            self.render(),
             "Legal: " + " ".join(f"[{a}]" for a in self.legal_actions()),
+            self.render(),
         ])
 
     def outcome(self) -> list[float] | None:

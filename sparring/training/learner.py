@@ -50,11 +50,13 @@ class Learner:
         for _epoch in range(self.epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for mb in batches:
-                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature, with_entropy=True)  # logged
+                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
+                                               with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
                 ref_logp = None
                 if self.ref_model is not None:
                     with torch.no_grad():
-                        ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature)
+                        ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature,
+                                                     loss_mask=mb.loss_mask)
                 terms = policy_loss(
                     logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
                     total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,

@@ -44,8 +44,8 @@ def test_illegal_moves_rejected():
 def test_observation_shows_board_and_legal_moves():
     g = play([4, 0])
     obs = g.observation(0)
-    assert "You are X." in obs and "O|1|2\n3|X|5\n6|7|8" in obs
-    assert obs.endswith("Legal: [1] [2] [3] [5] [6] [7] [8]")
+    assert "You are X." in obs and obs.endswith("O|1|2\n3|X|5\n6|7|8")
+    assert "Legal: [1] [2] [3] [5] [6] [7] [8]\n" in obs
     assert g.legal_actions() == ["1", "2", "3", "5", "6", "7", "8"]
 
 
