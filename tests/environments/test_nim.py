@@ -127,3 +127,10 @@ def test_short_training_run(tmp_path, tiny_path):
         assert math.isfinite(r["loss/total"]) and math.isfinite(r["loss/grad_norm"])
         assert any(k.startswith("reward/nim") for k in r)
     assert checkpoint.latest(run_dir).name == "step_0000002"
+
+
+def test_readme_shows_the_example_verbatim():
+    """The README's "Adding a game" code is examples/nim.py from its first import on."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    source = EXAMPLE.read_text()
+    assert source[source.index("from sparring.environments import"):] in readme
