@@ -21,7 +21,9 @@ Every trained turn is its own single-player `Episode` with role `<task>/proposer
 `<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
 baselines. A malformed answer is a counted outcome with the format penalty: its turn is marked
 `invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty (it is never
-retried). Metrics (`az/...`, `perf/az_*`) come from `metrics()`; the buffers resume from
+retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
+proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a Monte-
+Carlo check that failed that way is left out of the proposer's mean_solve. Metrics (`az/...`, `perf/az_*`) come from `metrics()`; the buffers resume from
 checkpoints (`state_dict`) and are exported as JSONL (`export_buffers`).
 
 Not here: the rules of the tasks (environments/absolute_zero), the sandbox, or any torch.
@@ -33,7 +35,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -105,6 +107,7 @@ class _Solve:
     answer: str | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
     score: float = 0.0
+    sandbox_error: bool = False  # a check failed in the sandbox itself: no score, not trained
 
 
 class AbsoluteZeroArena:
@@ -213,15 +216,24 @@ class AbsoluteZeroArena:
         results: list[CallResult] = await self.executor.run_many(items) if items else []
         k = 0
         for s in solves:
-            if s.answer is not None:
-                s.score = tasks.score_answer(s.task, s.answer, results[k:k + len(s.calls)], self.cfg.reward.induction_scoring)
+            mine = results[k:k + len(s.calls)]
             k += len(s.calls)
-            if s.owner is not None:
+            s.sandbox_error = any(r.reason == "sandbox_error" for r in mine)
+            if s.answer is not None and not s.sandbox_error:
+                s.score = tasks.score_answer(s.task, s.answer, mine, self.cfg.reward.induction_scoring)
+            if s.owner is not None and not s.sandbox_error:
                 s.owner.mc_scores.append(s.score)
         return len(items)
 
     # ----- rewards and episodes -----------------------------------------------------------------
+    @staticmethod
+    def _untrained(p: _Proposal) -> bool:
+        """The sandbox itself failed (validation, or every Monte-Carlo check): no reward exists."""
+        return p.outcome == "sandbox_error" or (p.outcome == "valid" and not p.mc_scores)
+
     def _proposer_reward(self, p: _Proposal) -> float:
+        if self._untrained(p):
+            return 0.0  # recorded, never trained on (the turn is marked not trainable)
         if p.outcome in ("bad_format", "truncated"):
             return rewards.proposer_reward("bad_format", penalties=self.penalties)
         if p.outcome != "valid":
@@ -235,45 +247,49 @@ class AbsoluteZeroArena:
 
     def _proposer_episode(self, p: _Proposal, step: int) -> Episode:
         p.reward = self._proposer_reward(p)
-        valid = p.outcome == "valid"
-        meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added,
+        valid, scored, trained = p.outcome == "valid", bool(p.mc_scores), not self._untrained(p)
+        meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added, "trained": trained,
                 "forfeit": 0 if p.turn.invalid else None,
                 "program_chars": len(p.entry.program) if valid and p.task != "induction" else None,
-                "mean_solve": rewards.mean(p.mc_scores) if valid else None,
-                "learnability": rewards.learnability(p.mc_scores) if valid else None}
-        return Episode(self.name, p.task, p.seed, [p.turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta)
+                "mean_solve": rewards.mean(p.mc_scores) if scored else None,
+                "learnability": rewards.learnability(p.mc_scores) if scored else None}
+        turn = p.turn if trained else replace(p.turn, trainable=False)
+        return Episode(self.name, p.task, p.seed, [turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta)
 
     def _solver_episode(self, s: _Solve, step: int) -> Episode:
-        reward = rewards.solver_reward(s.answer is not None, s.score, self.penalties)
+        trained = not s.sandbox_error
+        reward = rewards.solver_reward(s.answer is not None, s.score, self.penalties) if trained else 0.0
         meta = {"phase": "solve", "step": step, "score": s.score, "well_formed": s.answer is not None,
-                "task_step": s.task.step, "forfeit": 0 if s.turn.invalid else None}
-        return Episode(self.name, s.task.task, s.seed, [s.turn], [reward], [self.roles[(s.task.task, "solver")].name], meta)
+                "trained": trained, "task_step": s.task.step, "forfeit": 0 if s.turn.invalid else None}
+        turn = s.turn if trained else replace(s.turn, trainable=False)
+        return Episode(self.name, s.task.task, s.seed, [turn], [reward], [self.roles[(s.task.task, "solver")].name], meta)
 
     # ----- metrics ------------------------------------------------------------------------------
     def metrics(self, episodes: Sequence[Episode]) -> dict[str, float]:
         """az/<task>/... rates and rejection counts, buffer sizes, program length, learnability,
-        and perf/az_generation_s, perf/az_sandbox_s of the last step."""
+        untrained turns (sandbox failures), and perf/az_generation_s, perf/az_sandbox_s of the last step."""
         out: dict[str, float] = dict(self._perf)
-        valid_props = []
+        scored_props: list[Episode] = []
         for t in self.cfg.task_types:
             props = [e for e in episodes if e.task == t and e.metadata.get("phase") == "propose"]
-            solves = [e for e in episodes if e.task == t and e.metadata.get("phase") == "solve"]
+            solves = [e for e in episodes if e.task == t and e.metadata.get("phase") == "solve" and e.metadata["trained"]]
             outcomes = Counter(e.metadata["outcome"] for e in props)
-            valid = [e for e in props if e.metadata["outcome"] == "valid"]
-            valid_props += valid
+            scored = [e for e in props if e.metadata["learnability"] is not None]
+            scored_props += scored
             out[f"az/{t}/proposals"] = float(len(props))
             out[f"az/{t}/valid_rate"] = outcomes["valid"] / max(len(props), 1)
             for reason in PROPOSAL_REJECTIONS:
                 out[f"az/{t}/reject/{reason}"] = float(outcomes[reason])
             out[f"az/{t}/added"] = float(sum(e.metadata["added"] for e in props))
-            out[f"az/{t}/mc_solve_rate"] = _mean([e.metadata["mean_solve"] for e in valid])
-            out[f"az/{t}/learnable_rate"] = _mean([e.metadata["learnability"] > 0 for e in valid])
+            out[f"az/{t}/mc_solve_rate"] = _mean([e.metadata["mean_solve"] for e in scored])
+            out[f"az/{t}/learnable_rate"] = _mean([e.metadata["learnability"] > 0 for e in scored])
             out[f"az/{t}/solve_rate"] = _mean([e.metadata["score"] for e in solves])
             out[f"az/{t}/solver_format_rate"] = _mean([e.metadata["well_formed"] for e in solves])
             out[f"az/buffer/{t}"] = float(len(self.buffers[t]))
-        chars = [e.metadata["program_chars"] for e in valid_props if e.metadata["program_chars"] is not None]
+        chars = [e.metadata["program_chars"] for e in episodes if e.metadata.get("program_chars") is not None]
         out["az/program_chars_mean"] = _mean(chars)
-        out["az/learnability_mean"] = _mean([e.metadata["learnability"] for e in valid_props])
+        out["az/learnability_mean"] = _mean([e.metadata["learnability"] for e in scored_props])
+        out["az/untrained_turns"] = float(sum(not e.metadata.get("trained", True) for e in episodes))
         return out
 
     # ----- state, export, lifecycle ---------------------------------------------------------------

@@ -240,3 +240,51 @@ def test_format_examples_cover_every_role_in_the_answer_format():
         answer = row["completion"][0]["content"]
         assert role.parse(answer, None) == answer, (role.name, answer)  # well formed for its role
         assert role.parse("no answer", None) is None
+
+
+class StubExecutor:
+    """Returns queued results in call order (to stage failures of the sandbox itself)."""
+
+    def __init__(self, validations, runs):
+        self.validations, self.runs = list(validations), list(runs)
+
+    async def validate_many(self, items):
+        return [self.validations.pop(0) for _ in items]
+
+    async def run_many(self, items):
+        return [self.runs.pop(0) for _ in items]
+
+    async def aclose(self):
+        pass
+
+
+def test_sandbox_failures_are_counted_not_trained():
+    from sparring.environments.absolute_zero.checks import CallResult
+
+    broken = CallResult(False, "sandbox_error", None, "worker died")
+    cfg = make_cfg(task_types=["abduction"], episodes_per_step=2)
+    policy = QueuePolicy({
+        "abduction/proposer": [f"```python\n{REVERSE}\n```\n<input>'abc'</input>", f"```python\n{DOUBLE}\n```\n<input>1</input>"],
+        "abduction/solver": ["<input>'abc'</input>", "<input>'abc'</input>", "<input>'abc'</input>", "no tags"],
+    })
+    # validation: proposal 0 valid, proposal 1 hit a sandbox failure; checks: MC 1 broken, MC 2 correct,
+    # the first solve-phase answer broken (the second is malformed and runs nothing)
+    executor = StubExecutor([CallResult(True, None, "'cba'"), broken], [broken, CallResult(True, None, "'cba'"), broken])
+
+    async def go():
+        arena = AbsoluteZeroArena(cfg, policy, executor, SamplingParams(64, 1.0))
+        return arena, await arena.play_step(0, [1, 2])
+
+    arena, episodes = asyncio.run(go())
+    assert not executor.validations and not executor.runs
+    props = [e for e in episodes if e.metadata["phase"] == "propose"]
+    solves = [e for e in episodes if e.metadata["phase"] == "solve"]
+    # MC [broken, 1] -> mean over the one real check = 1 -> unlearnable -> 0 (not 1 - 0.5)
+    assert props[0].metadata["mean_solve"] == 1.0 and props[0].rewards == [0.0] and props[0].turns[0].trainable
+    assert props[1].metadata["outcome"] == "sandbox_error" and not props[1].turns[0].trainable
+    assert [e.metadata["trained"] for e in solves] == [False, True] and solves[1].rewards == [-1.0]
+    samples = AdvantageAssigner("trr_plus_plus").assign(episodes)
+    assert len(samples) == 2  # the two untrained turns give no samples
+    m = arena.metrics(episodes)
+    assert m["az/untrained_turns"] == 2 and m["az/abduction/reject/sandbox_error"] == 1
+    assert m["az/abduction/solve_rate"] == 0.0 and m["az/abduction/solver_format_rate"] == 0.0  # the trained one
