@@ -8,7 +8,6 @@ import asyncio
 import copy
 import functools
 import importlib.util
-import inspect
 import json
 import operator
 import random
@@ -235,8 +234,6 @@ def test_minimax_solves_a_subtraction_game_by_the_theory(stones):
 def load_nim():
     """examples/nim.py under the module name "nim", as tests/environments/test_nim.py loads it."""
     path = REPO / "examples" / "nim.py"
-    if not path.exists():
-        pytest.skip("examples/nim.py is not written yet (another agent's task)")
     if "nim" not in sys.modules:
         spec = importlib.util.spec_from_file_location("nim", path)
         module = importlib.util.module_from_spec(spec)
@@ -487,15 +484,6 @@ def test_build_opponent_pool_needs_the_model(tmp_path):
         build_opponent(OpponentConfig(kind="pool"), game="kuhn_poker", game_options={}, seed=0, run_dir=tmp_path)
 
 
-def _trainer_passes_the_model() -> bool:
-    from sparring.training.trainer import Trainer
-
-    return "initial_model" in inspect.getsource(Trainer._build_arena)
-
-
-@pytest.mark.skipif(not _trainer_passes_the_model(),
-                    reason="Trainer._build_arena does not pass initial_model=/tokenizer= to build_opponent yet "
-                           "(the lead wires it in trainer.py)")
 def test_trainer_runs_three_steps_against_a_pool(tmp_path):
     from sparring.config import load_config
     from sparring.training.trainer import Trainer
