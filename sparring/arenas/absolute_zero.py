@@ -22,9 +22,10 @@ Every trained turn is its own single-player `Episode` with role `<task>/proposer
 baselines. A malformed answer is a counted outcome with the format penalty: its turn is marked
 `invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty (it is never
 retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
-proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a Monte-
-Carlo check that failed that way is left out of the proposer's mean_solve. Metrics (`az/...`, `perf/az_*`) come from `metrics()`; the buffers resume from
-checkpoints (`state_dict`) and are exported as JSONL (`export_buffers`).
+proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a
+Monte-Carlo check that failed that way is left out of the proposer's mean_solve. Metrics (`az/...`,
+`perf/az_*`) come from `metrics()`; the buffers resume from checkpoints (`state_dict`) and are
+exported as JSONL (`export_buffers`, and after every step when an export path is set).
 
 Not here: the rules of the tasks (environments/absolute_zero), the sandbox, or any torch.
 """
@@ -73,8 +74,9 @@ def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams) -> dict[t
     for task in cfg.task_types:
         for part in PARTS:
             cap = cfg.proposer_max_new_tokens if part == "proposer" else cfg.solver_max_new_tokens
-            out[(task, part)] = AZRole(f"{task}/{part}", system_prompt=prompts.SYSTEM_PROMPT, user_template="{observation}",
-                                       sampling=SamplingParams(cap, sampling.temperature, sampling.top_p), task=task, part=part)
+            out[(task, part)] = AZRole(f"{task}/{part}", system_prompt=prompts.SYSTEM_PROMPT,
+                                       user_template="{observation}", task=task, part=part,
+                                       sampling=SamplingParams(cap, sampling.temperature, sampling.top_p))
     return out
 
 

@@ -77,7 +77,10 @@ def accept(proposal: Proposal, results: Sequence[CallResult], step: int) -> tupl
                  proposal.message, step), None
 
 
-def split_pairs(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+Pairs = tuple[tuple[str, str], ...]
+
+
+def split_pairs(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[Pairs, Pairs]:
     """(shown, held_out): the first n // 2 pairs are shown, the rest held out (n >= 2)."""
     pairs = tuple(zip(inputs, outputs))
     if len(pairs) < MIN_INDUCTION_INPUTS:
@@ -124,7 +127,8 @@ def answer_calls(task: SolverTask, answer: str) -> list[tuple[str, str]]:
     return [(answer, i) for i, _ in task.held_out]
 
 
-def score_answer(task: SolverTask, answer: str, results: Sequence[CallResult], scoring: InductionScoring = "all") -> float:
+def score_answer(task: SolverTask, answer: str, results: Sequence[CallResult],
+                 scoring: InductionScoring = "all") -> float:
     """Score in [0, 1] of a parsed answer given the results of its `answer_calls`."""
     if task.task == "deduction":
         return 1.0 if values_equal(answer, task.output) else 0.0
@@ -133,7 +137,8 @@ def score_answer(task: SolverTask, answer: str, results: Sequence[CallResult], s
         return 1.0 if r.ok and values_equal(r.output_repr, task.output) else 0.0
     if len(results) != len(task.held_out):
         raise ValueError(f"{len(results)} results for {len(task.held_out)} held-out pairs")
-    return induction_score([r.ok and values_equal(r.output_repr, o) for r, (_, o) in zip(results, task.held_out)], scoring)
+    passed = [r.ok and values_equal(r.output_repr, o) for r, (_, o) in zip(results, task.held_out)]
+    return induction_score(passed, scoring)
 
 
 def answer_text(task: SolverTask) -> str:
@@ -148,29 +153,78 @@ def answer_text(task: SolverTask) -> str:
 def proposal_text(entry: Entry) -> str:
     """The well-formed proposer answer that would have produced `entry` (warm start targets)."""
     if entry.task == "induction":
-        return "\n".join(prompts.tag("input", i) for i in entry.inputs) + "\n" + prompts.tag("message", entry.message)
+        inputs = "\n".join(prompts.tag("input", i) for i in entry.inputs)
+        return f"{inputs}\n{prompts.tag('message', entry.message)}"
     return f"{prompts.code_block(entry.program)}\n{prompts.tag('input', entry.input)}"
 
 
 # Simple seed-style programs for the format warm start: (program, inputs, outputs, message).
 # They teach the answer format, not reasoning; outputs are checked in the sandbox by a test.
 FORMAT_EXAMPLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
-    ('def f(a):\n    return a + 1', ('3', '-2', '10'), ('4', '-1', '11'), 'Add one to a number.'),
-    ('def f(a, b):\n    return a * b', ('2, 3', '4, 5', '0, 7'), ('6', '20', '0'), 'Multiply the two numbers.'),
-    ('def f(s):\n    return s[::-1]', ("'abc'", "'hello'", "'ab'"), ("'cba'", "'olleh'", "'ba'"), 'Reverse the string.'),
-    ('def f(lst):\n    return sorted(lst)', ('[3, 1, 2]', '[5, 4]', '[2, 2, 1]'), ('[1, 2, 3]', '[4, 5]', '[1, 2, 2]'), 'Sort the list.'),
-    ('def f(x):\n    return [i * 2 for i in x]', ('[1, 2, 3]', '[0]', '[5, 6]'), ('[2, 4, 6]', '[0]', '[10, 12]'), 'Double every item.'),
-    ('def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total', ('4', '6', '1'), ('6', '15', '0'), 'Sum the numbers below n.'),
-    ('def f(s):\n    return s.upper()', ("'abc'", "'Hi'", "'x y'"), ("'ABC'", "'HI'", "'X Y'"), 'Upper-case the text.'),
-    ('def f(a, b):\n    return max(a, b)', ('3, 7', '9, 2', '-1, -5'), ('7', '9', '-1'), 'The larger of the two.'),
-    ('def f(lst):\n    return len(lst)', ('[1, 2, 3]', '[]', "['a']"), ('3', '0', '1'), 'Count the items.'),
-    ('def f(s, c):\n    return s.count(c)', ("'banana', 'a'", "'hello', 'l'", "'abc', 'z'"), ('3', '2', '0'), 'Count a character in the text.'),
-    ('def f(d):\n    return sorted(d.keys())', ("{'b': 1, 'a': 2}", "{'x': 0}", "{3: 'c', 1: 'a'}"), ("['a', 'b']", "['x']", '[1, 3]'), 'The sorted keys.'),
-    ("def f(n):\n    if n % 2 == 0:\n        return 'even'\n    return 'odd'", ('4', '7', '0'), ("'even'", "'odd'", "'even'"), 'Say whether n is even or odd.'),
-    ('def f(lst):\n    return [x for x in lst if x > 0]', ('[1, -2, 3]', '[-1, -2]', '[0, 5]'), ('[1, 3]', '[]', '[5]'), 'Keep the positive items.'),
-    ('def f(s):\n    return s.split()', ("'a b c'", "'hello world'", "'one'"), ("['a', 'b', 'c']", "['hello', 'world']", "['one']"), 'Split the text into words.'),
-    ('def f(a, b):\n    return a[b]', ('[10, 20, 30], 1', "'xyz', 0", '(4, 5), -1'), ('20', "'x'", '5'), 'Pick the item at an index.'),
-    ('def f(lst):\n    return sum(lst) - max(lst)', ('[1, 2, 3]', '[5, 5]', '[10]'), ('3', '5', '0'), 'Sum without the largest item.'),
+    ('def f(a):\n    return a + 1',
+     ('3', '-2', '10'),
+     ('4', '-1', '11'),
+     'Add one to a number.'),
+    ('def f(a, b):\n    return a * b',
+     ('2, 3', '4, 5', '0, 7'),
+     ('6', '20', '0'),
+     'Multiply the two numbers.'),
+    ('def f(s):\n    return s[::-1]',
+     ("'abc'", "'hello'", "'ab'"),
+     ("'cba'", "'olleh'", "'ba'"),
+     'Reverse the string.'),
+    ('def f(lst):\n    return sorted(lst)',
+     ('[3, 1, 2]', '[5, 4]', '[2, 2, 1]'),
+     ('[1, 2, 3]', '[4, 5]', '[1, 2, 2]'),
+     'Sort the list.'),
+    ('def f(x):\n    return [i * 2 for i in x]',
+     ('[1, 2, 3]', '[0]', '[5, 6]'),
+     ('[2, 4, 6]', '[0]', '[10, 12]'),
+     'Double every item.'),
+    ('def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total',
+     ('4', '6', '1'),
+     ('6', '15', '0'),
+     'Sum the numbers below n.'),
+    ('def f(s):\n    return s.upper()',
+     ("'abc'", "'Hi'", "'x y'"),
+     ("'ABC'", "'HI'", "'X Y'"),
+     'Upper-case the text.'),
+    ('def f(a, b):\n    return max(a, b)',
+     ('3, 7', '9, 2', '-1, -5'),
+     ('7', '9', '-1'),
+     'The larger of the two.'),
+    ('def f(lst):\n    return len(lst)',
+     ('[1, 2, 3]', '[]', "['a']"),
+     ('3', '0', '1'),
+     'Count the items.'),
+    ('def f(s, c):\n    return s.count(c)',
+     ("'banana', 'a'", "'hello', 'l'", "'abc', 'z'"),
+     ('3', '2', '0'),
+     'Count a character in the text.'),
+    ('def f(d):\n    return sorted(d.keys())',
+     ("{'b': 1, 'a': 2}", "{'x': 0}", "{3: 'c', 1: 'a'}"),
+     ("['a', 'b']", "['x']", '[1, 3]'),
+     'The sorted keys.'),
+    ("def f(n):\n    if n % 2 == 0:\n        return 'even'\n    return 'odd'",
+     ('4', '7', '0'),
+     ("'even'", "'odd'", "'even'"),
+     'Say whether n is even or odd.'),
+    ('def f(lst):\n    return [x for x in lst if x > 0]',
+     ('[1, -2, 3]', '[-1, -2]', '[0, 5]'),
+     ('[1, 3]', '[]', '[5]'),
+     'Keep the positive items.'),
+    ('def f(s):\n    return s.split()',
+     ("'a b c'", "'hello world'", "'one'"),
+     ("['a', 'b', 'c']", "['hello', 'world']", "['one']"),
+     'Split the text into words.'),
+    ('def f(a, b):\n    return a[b]',
+     ('[10, 20, 30], 1', "'xyz', 0", '(4, 5), -1'),
+     ('20', "'x'", '5'),
+     'Pick the item at an index.'),
+    ('def f(lst):\n    return sum(lst) - max(lst)',
+     ('[1, 2, 3]', '[5, 5]', '[10]'),
+     ('3', '5', '0'),
+     'Sum without the largest item.'),
 )
 
 
