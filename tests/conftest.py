@@ -32,6 +32,13 @@ def sparring_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_spec_kw() -> dict:
+    """The small model's `model.tiny` settings, for tests that build a config (a conftest module
+    cannot be imported by name: tests/sandbox has its own conftest)."""
+    return dict(SMALL_SPEC_KW)
+
+
+@pytest.fixture(scope="session")
 def small_spec():
     from sparring.agents.models import TinySpec
 

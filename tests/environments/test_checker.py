@@ -119,7 +119,8 @@ class BadSampler(KuhnPoker):
 
 class HiddenLegalActions(TicTacToe):
     def observation(self, player: int) -> str:
-        return super().observation(player).rsplit("\n", 1)[0]
+        lines = super().observation(player).splitlines()
+        return "\n".join(line for line in lines if not line.startswith("Legal:"))
 
 
 class RefusesAListedMove(TicTacToe):

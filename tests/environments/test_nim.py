@@ -95,9 +95,8 @@ def test_bad_piles(piles):
 
 
 @pytest.mark.slow  # ~10 s on 2 cores, most of it TRL's fixed cost of the warm start
-def test_short_training_run(tmp_path, tiny_path):
+def test_short_training_run(tmp_path, tiny_path, small_spec_kw):
     """Nim trains end to end: warm start, 2 RL steps against the random opponent, a checkpoint."""
-    from conftest import SMALL_SPEC_KW
     from sparring.config import load_config
     from sparring.training import checkpoint
     from sparring.training.metrics import read_metrics
@@ -106,7 +105,7 @@ def test_short_training_run(tmp_path, tiny_path):
     run_dir = tmp_path / "run"
     cfg = load_config(data={
         "run": {"name": "nim", "output_dir": str(run_dir), "seed": 0, "steps": 2},
-        "model": {"name": "tiny", "tiny": SMALL_SPEC_KW},
+        "model": {"name": "tiny", "tiny": small_spec_kw},
         "sampling": {"max_new_tokens": 8, "temperature": 1.0},
         "arenas": [{"name": "nim", "game": "nim", "game_options": {"piles": "1 2 3"}, "episodes_per_step": 8,
                     "opponent": {"kind": "random"}}],
