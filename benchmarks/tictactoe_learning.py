@@ -47,6 +47,7 @@ def random_vs_random(games_per_seat: int) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(ROOT / "configs" / "tictactoe_tiny.yaml"), help="run config")
     p.add_argument("--steps", type=int, default=None, help="RL steps (default: the config's)")
     p.add_argument("--eval-games", type=int, default=500, help="greedy games per seat, before and after")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +57,7 @@ def main() -> None:
     _quiet_libraries()
     out = Path(args.out or tempfile.mkdtemp(prefix="tictactoe-bench-"))
     overrides = [f"run.output_dir={out}", f"run.seed={args.seed}"] + ([f"run.steps={args.steps}"] if args.steps else [])
-    cfg = load_config(ROOT / "configs" / "tictactoe_tiny.yaml", overrides + args.set)
+    cfg = load_config(args.config, overrides + args.set)
     t0 = time.perf_counter()
     trainer = Trainer(cfg, show_progress=False)  # builds the tiny model and runs the warm start
     setup_s = time.perf_counter() - t0

@@ -311,6 +311,10 @@ class OptimConfig(_Strict):
     """Passes over each step's samples (ratios leave 1 after the first)."""
     warmup_steps: int = Field(0, ge=0)
     """Linear learning-rate warmup."""
+    decay: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning-rate decay over the run (one scheduler step per RL step; ends at run.steps)."""
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    """Where a linear / cosine decay ends, as a fraction of learning_rate."""
 
 
 class EvalConfig(_Strict):

@@ -283,3 +283,23 @@ def test_learner_state_dict_round_trip(tiny_model, tokenizer, generations):
     assert s1.keys() == s2.keys()
     for k in s1:
         torch.testing.assert_close(s1[k]["exp_avg"], s2[k]["exp_avg"], atol=0, rtol=0)
+
+
+def test_lr_factor_warmup_then_decay():
+    from sparring.training.learner import lr_factor
+
+    assert [lr_factor(s) for s in (0, 5, 500)] == [1.0, 1.0, 1.0]
+    assert [lr_factor(s, warmup_steps=4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    linear = [lr_factor(s, decay="linear", decay_steps=10, min_ratio=0.1) for s in (0, 5, 10, 20)]
+    assert linear == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    cosine = [lr_factor(s, decay="cosine", decay_steps=10) for s in (0, 5, 10)]
+    assert cosine == pytest.approx([1.0, 0.5, 0.0])
+
+
+def test_decay_reaches_the_learner_from_the_config(tiny_model):
+    learner = learner_for(tiny_model, decay="linear", decay_steps=4, min_lr_ratio=0.25)
+    lrs = []
+    for _ in range(5):
+        lrs.append(learner.optimizer.param_groups[0]["lr"])
+        learner.scheduler.step()
+    assert lrs == pytest.approx([1e-3, 8.125e-4, 6.25e-4, 4.375e-4, 2.5e-4])

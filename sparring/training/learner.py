@@ -8,6 +8,8 @@ clipping. It knows nothing of games or roles: it sees tensors and advantages onl
 from __future__ import annotations
 
 import copy
+import functools
+import math
 import time
 
 import torch
@@ -16,9 +18,23 @@ from sparring.training.batching import MicroBatch
 from sparring.training.loss import policy_loss, token_logprobs
 
 
+def lr_factor(update: int, *, warmup_steps: int = 0, decay: str = "constant", decay_steps: int = 0,
+              min_ratio: float = 0.0) -> float:
+    """Learning-rate multiplier after `update` optimizer updates: linear warmup, then constant or a
+    linear / cosine decay that reaches `min_ratio` at `decay_steps` (counted from the first update)."""
+    if warmup_steps and update < warmup_steps:
+        return (update + 1) / warmup_steps
+    if decay == "constant" or decay_steps <= 0:
+        return 1.0
+    progress = min(1.0, update / decay_steps)
+    shape = 1.0 - progress if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_ratio + (1.0 - min_ratio) * shape
+
+
 class Learner:
     def __init__(self, model, *, learning_rate: float, weight_decay: float = 0.0, betas=(0.9, 0.999),
-                 grad_clip: float = 1.0, epochs: int = 1, warmup_steps: int = 0, temperature: float = 1.0,
+                 grad_clip: float = 1.0, epochs: int = 1, warmup_steps: int = 0, decay: str = "constant",
+                 decay_steps: int = 0, min_lr_ratio: float = 0.0, temperature: float = 1.0,
                  clip_low: float = 0.2, clip_high: float = 0.28, aggregation: str = "token_mean",
                  kl_coef: float = 0.0, entropy_coef: float = 0.0) -> None:
         self.model = model
@@ -28,8 +44,8 @@ class Learner:
             raise ValueError("the model has no trainable parameters")
         self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, betas=tuple(betas))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0
-        )
+            self.optimizer, functools.partial(lr_factor, warmup_steps=warmup_steps, decay=decay,
+                                              decay_steps=decay_steps, min_ratio=min_lr_ratio))
         self.grad_clip = grad_clip
         self.epochs = epochs
         self.temperature = temperature if temperature > 0 else 1.0

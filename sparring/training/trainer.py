@@ -71,6 +71,7 @@ class Trainer:
         self.learner = Learner(
             model, learning_rate=cfg.optim.learning_rate, weight_decay=cfg.optim.weight_decay, betas=cfg.optim.betas,
             grad_clip=cfg.optim.grad_clip, epochs=cfg.optim.epochs, warmup_steps=cfg.optim.warmup_steps,
+            decay=cfg.optim.decay, decay_steps=cfg.run.steps, min_lr_ratio=cfg.optim.min_lr_ratio,
             temperature=cfg.sampling.temperature, clip_low=cfg.loss.clip_low, clip_high=cfg.loss.clip_high,
             aggregation=cfg.loss.aggregation, kl_coef=cfg.loss.kl_coef, entropy_coef=cfg.loss.entropy_coef,
         )
