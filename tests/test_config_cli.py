@@ -154,6 +154,15 @@ def test_shipped_config_validates():
     assert all(a.game in names() for a in cfg.arenas)
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_preset_validates(path):
+    from sparring.environments import names
+
+    cfg = load_config(path)
+    assert cfg.run.steps > 0 and cfg.arenas
+    assert all(a.game in names() for a in cfg.arenas if a.kind == "game")
+
+
 def _all_models(model: type[BaseModel], seen=None):
     seen = seen if seen is not None else set()
     if model in seen:
