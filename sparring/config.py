@@ -309,6 +309,9 @@ class OptimConfig(_Strict):
     """Sequences per forward/backward (gradient accumulation over the batch)."""
     epochs: int = Field(1, ge=1)
     """Passes over each step's samples (ratios leave 1 after the first)."""
+    minibatches: int = Field(1, ge=1)
+    """Optimizer steps per epoch: the step's samples are dealt at random into this many minibatches
+    (PPO-style); later minibatches are off-policy by the earlier updates, which the ratio clip bounds."""
     warmup_steps: int = Field(0, ge=0)
     """Linear learning-rate warmup."""
     decay: Literal["constant", "linear", "cosine"] = "constant"

@@ -303,3 +303,24 @@ def test_decay_reaches_the_learner_from_the_config(tiny_model):
         lrs.append(learner.optimizer.param_groups[0]["lr"])
         learner.scheduler.step()
     assert lrs == pytest.approx([1e-3, 8.125e-4, 6.25e-4, 4.375e-4, 2.5e-4])
+
+
+def test_minibatches_split_the_samples_and_step_once_each(tiny_model, tokenizer, generations):
+    samples = make_samples(generations, ADVANTAGES)
+    batches = batching.build(samples, micro_batch_size=2, pad_id=tokenizer.pad_token_id, minibatches=2, seed=3)
+    by_minibatch: dict[int, list] = {}
+    for mb in batches:
+        by_minibatch.setdefault(mb.minibatch, []).append(mb)
+    assert sorted(by_minibatch) == [0, 1]
+    assert [sum(len(mb.advantages) for mb in g) for g in by_minibatch.values()] == [4, 4]
+    # each minibatch carries its own totals, so its loss is the mean over its own samples
+    for group in by_minibatch.values():
+        assert {mb.total_sequences for mb in group} == {4}
+        assert {mb.total_tokens for mb in group} == {int(sum(mb.loss_mask.sum() for mb in group))}
+    dealt = sorted(float(a) for mb in batches for a in mb.advantages)
+    assert dealt == sorted(ADVANTAGES)  # every sample exactly once
+    learner = learner_for(tiny_model, learning_rate=1e-3)
+    learner.update(batches)
+    state = next(iter(learner.optimizer.state_dict()["state"].values()))
+    assert int(state["step"]) == 2  # two optimizer steps, one scheduler step
+    assert learner.scheduler.last_epoch == 1

@@ -63,33 +63,38 @@ class Learner:
         totals = {"loss/total": 0.0, "loss/pg": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "loss/clip_fraction": 0.0, "loss/ratio_mean": 0.0}
         grad_norm = 0.0
         tokens = 0
+        groups: dict[int, list[MicroBatch]] = {}
+        for mb in batches:
+            groups.setdefault(mb.minibatch, []).append(mb)
+        steps = self.epochs * len(groups)
         for _epoch in range(self.epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            for mb in batches:
-                logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
-                                               with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
-                ref_logp = None
-                if self.ref_model is not None:
-                    with torch.no_grad():
-                        ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature,
-                                                     loss_mask=mb.loss_mask)
-                terms = policy_loss(
-                    logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
-                    total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
-                    ref_logp=ref_logp, entropy=entropy, **self.loss_args,
-                )
-                terms.loss.backward()
-                share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / self.epochs
-                totals["loss/total"] += terms.loss.item() / self.epochs
-                totals["loss/pg"] += terms.pg / self.epochs
-                totals["loss/kl"] += terms.kl / self.epochs
-                totals["loss/entropy"] += terms.entropy / self.epochs
-                totals["loss/clip_fraction"] += terms.clip_fraction * share
-                totals["loss/ratio_mean"] += terms.ratio_mean * share
-                tokens += int(mb.loss_mask.sum().item())
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.requires_grad], self.grad_clip))
-            self.optimizer.step()
+            for group in groups.values():  # one optimizer step per minibatch
+                self.optimizer.zero_grad(set_to_none=True)
+                for mb in group:
+                    logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
+                                                   with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
+                    ref_logp = None
+                    if self.ref_model is not None:
+                        with torch.no_grad():
+                            ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask,
+                                                         self.temperature, loss_mask=mb.loss_mask)
+                    terms = policy_loss(
+                        logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
+                        total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
+                        ref_logp=ref_logp, entropy=entropy, **self.loss_args,
+                    )
+                    terms.loss.backward()
+                    share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / steps
+                    totals["loss/total"] += terms.loss.item() / steps
+                    totals["loss/pg"] += terms.pg / steps
+                    totals["loss/kl"] += terms.kl / steps
+                    totals["loss/entropy"] += terms.entropy / steps
+                    totals["loss/clip_fraction"] += terms.clip_fraction * share
+                    totals["loss/ratio_mean"] += terms.ratio_mean * share
+                    tokens += int(mb.loss_mask.sum().item())
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.requires_grad], self.grad_clip))
+                self.optimizer.step()
         self.scheduler.step()
         dt = time.perf_counter() - t0
         totals.update({"loss/grad_norm": grad_norm, "loss/lr": self.scheduler.get_last_lr()[0],

@@ -97,7 +97,8 @@ class Trainer:
                 self._hook("before_step", step)
                 episodes, stats = rollout.collect(self.arenas, step, cfg.run.seed, self.loop)
                 samples = self.assigner.assign(episodes, self.retry_penalty.__getitem__)
-                stats.update(self.learner.update(batching.build(samples, cfg.optim.micro_batch_size, self.engine.pad_id)))
+                stats.update(self.learner.update(batching.build(
+                    samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
                 self.engine.load_weights(self.learner.model)
                 self.step = step + 1
                 self._hook("after_update", self.step, self.learner.model)
