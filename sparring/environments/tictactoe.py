@@ -2,7 +2,10 @@
 
 Three in a row, column or diagonal wins (+1 / -1); a full board without a line is a draw (0 / 0).
 The observation draws the board with the free cells' ids in place, so the legal moves are visible
-where they are, and lists them as `[id]` like every game here.
+where they are, and lists them as `[id]` like every game here. Option `view="lines"` writes the
+eight lines (rows, columns, diagonals) instead of the 3x3 drawing, e.g. `0|X|2 3|4|5 ... 2|4|6`:
+the same state, but every line is a run of adjacent tokens, so a small model can learn one local
+pattern ("two equal marks and a free cell") instead of a separate one per line of a 2-D drawing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ class TicTacToe(Game):
     num_players = 2
     zero_sum = True
     max_turns = 9
+    VIEWS = ("board", "lines")
+
+    def __init__(self, view: str = "board") -> None:
+        super().__init__()
+        if view not in self.VIEWS:
+            raise ValueError(f"tictactoe: view must be one of {self.VIEWS}, got {view!r}")
+        self.view = view
 
     def setup(self) -> None:
         self.board: list[int | None] = [None] * 9  # player index per cell
@@ -45,6 +55,10 @@ class TicTacToe(Game):
         cells = [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
         return "\n".join("|".join(cells[r * 3 : r * 3 + 3]) for r in range(3))
 
+    def lines(self) -> str:
+        cells = [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
+        return "Lines: " + " ".join("|".join(cells[i] for i in line) for line in LINES)
+
     def observation(self, player: int) -> str:
         # The board comes last: its cells then sit at fixed token offsets from where the answer
         # starts (the legal list before it varies in length), which a small model reads far
@@ -53,7 +67,7 @@ class TicTacToe(Game):
             RULES,
             f"You are {MARKS[player]}.",
             "Legal: " + " ".join(f"[{a}]" for a in self.legal_actions()),
-            self.render(),
+            self.render() if self.view == "board" else self.lines(),
         ])
 
     def outcome(self) -> list[float] | None:

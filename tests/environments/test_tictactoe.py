@@ -51,3 +51,19 @@ def test_observation_shows_board_and_legal_moves():
 
 def test_conformance():
     check("tictactoe")
+
+
+def test_lines_view_writes_every_line_and_keeps_the_rules():
+    g = make("tictactoe", view="lines")
+    g.reset(seed=0)
+    for a in "408":
+        g.step(a)
+    obs = g.observation(1)
+    assert obs.splitlines()[-1] == "Lines: O|1|2 3|X|5 6|7|X O|3|6 1|X|7 2|5|X O|X|X 2|X|6"
+    assert "You are O." in obs and "Legal: [1] [2] [3] [5] [6] [7]" in obs
+    assert check(g) >= 1
+
+
+def test_unknown_view_is_rejected():
+    with pytest.raises(ValueError, match="view"):
+        make("tictactoe", view="3d")
