@@ -253,6 +253,8 @@ class AbsoluteZeroArena:
         meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added, "trained": trained,
                 "forfeit": 0 if p.turn.invalid else None,
                 "program_chars": len(p.entry.program) if valid and p.task != "induction" else None,
+                "program_complexity": (rewards.ast_complexity(p.entry.program) * 100
+                                       if valid and p.task != "induction" else None),
                 "mean_solve": rewards.mean(p.mc_scores) if scored else None,
                 "learnability": rewards.learnability(p.mc_scores) if scored else None}
         turn = p.turn if trained else replace(p.turn, trainable=False)
@@ -290,7 +292,13 @@ class AbsoluteZeroArena:
             out[f"az/buffer/{t}"] = float(len(self.buffers[t]))
         chars = [e.metadata["program_chars"] for e in episodes if e.metadata.get("program_chars") is not None]
         out["az/program_chars_mean"] = _mean(chars)
-        out["az/learnability_mean"] = _mean([e.metadata["learnability"] for e in scored_props])
+        nodes = [e.metadata["program_complexity"] for e in episodes if e.metadata.get("program_complexity") is not None]
+        out["az/program_ast_nodes_mean"] = _mean(nodes)
+        learn = [e.metadata["learnability"] for e in scored_props]
+        out["az/learnability_mean"] = _mean(learn)
+        # the distribution: unlearnable (all or none solved) vs low / mid / high learnability
+        for name, lo, hi in (("zero", 0.0, 0.0), ("low", 1e-9, 1 / 3), ("mid", 1 / 3 + 1e-9, 2 / 3), ("high", 2 / 3 + 1e-9, 1.0)):
+            out[f"az/learnability_{name}_share"] = _mean([lo <= x <= hi for x in learn])
         out["az/untrained_turns"] = float(sum(not e.metadata.get("trained", True) for e in episodes))
         return out
 

@@ -11,6 +11,7 @@ chosen so their reward does not depend on which buffer entry was drawn.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -212,6 +213,10 @@ def test_metrics(played):
     assert m["az/buffer/deduction"] == m["az/buffer/induction"] == 2 and m["az/deduction/added"] == 1
     assert m["az/program_chars_mean"] == (len(DOUBLE) + len(REVERSE)) / 2
     assert m["az/learnability_mean"] == pytest.approx((0.5 + 0.0 + 0.5) / 3)
+    assert m["az/learnability_zero_share"] == pytest.approx(1 / 3) and m["az/learnability_mid_share"] == pytest.approx(2 / 3)
+    assert m["az/learnability_low_share"] == m["az/learnability_high_share"] == 0.0
+    nodes = [len(list(ast.walk(ast.parse(p)))) for p in (DOUBLE, REVERSE)]
+    assert m["az/program_ast_nodes_mean"] == pytest.approx(sum(nodes) / 2)
     assert m["perf/az_generation_s"] >= 0 and m["perf/az_sandbox_s"] > 0.5  # the infinite loop ran to its timeout
     # sandbox runs in phase D: abduction 2 MC + 2 parsed answers, induction 1 MC + 3 answers, 2 held-out pairs each
     assert m["perf/az_sandbox_runs"] == 4 + 4 * 2
