@@ -51,12 +51,15 @@ class TicTacToe(Game):
     def apply(self, action: str) -> None:
         self.board[int(action)] = self.to_move()
 
+    def _cells(self) -> list[str]:
+        return [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
+
     def render(self) -> str:
-        cells = [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
+        cells = self._cells()
         return "\n".join("|".join(cells[r * 3 : r * 3 + 3]) for r in range(3))
 
     def lines(self) -> str:
-        cells = [MARKS[c] if c is not None else str(i) for i, c in enumerate(self.board)]
+        cells = self._cells()
         return "Lines: " + " ".join("|".join(cells[i] for i in line) for line in LINES)
 
     def observation(self, player: int) -> str:

@@ -71,27 +71,7 @@ class Learner:
             for group in groups.values():  # one optimizer step per minibatch
                 self.optimizer.zero_grad(set_to_none=True)
                 for mb in group:
-                    logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
-                                                   with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
-                    ref_logp = None
-                    if self.ref_model is not None:
-                        with torch.no_grad():
-                            ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask,
-                                                         self.temperature, loss_mask=mb.loss_mask)
-                    terms = policy_loss(
-                        logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
-                        total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
-                        ref_logp=ref_logp, entropy=entropy, **self.loss_args,
-                    )
-                    terms.loss.backward()
-                    share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / steps
-                    totals["loss/total"] += terms.loss.item() / steps
-                    totals["loss/pg"] += terms.pg / steps
-                    totals["loss/kl"] += terms.kl / steps
-                    totals["loss/entropy"] += terms.entropy / steps
-                    totals["loss/clip_fraction"] += terms.clip_fraction * share
-                    totals["loss/ratio_mean"] += terms.ratio_mean * share
-                    tokens += int(mb.loss_mask.sum().item())
+                    tokens += self._accumulate(mb, steps, totals)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(
                     [p for p in self.model.parameters() if p.requires_grad], self.grad_clip))
                 self.optimizer.step()
@@ -100,6 +80,31 @@ class Learner:
         totals.update({"loss/grad_norm": grad_norm, "loss/lr": self.scheduler.get_last_lr()[0],
                        "perf/update_s": dt, "perf/train_tokens_per_s": tokens / dt if dt > 0 else 0.0})
         return totals
+
+    def _accumulate(self, mb: MicroBatch, steps: int, totals: dict[str, float]) -> int:
+        """Backward one micro-batch's share of its minibatch loss; add its terms to `totals`
+        (averaged over the `steps` optimizer steps of this update); return its trained tokens."""
+        logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
+                                       with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
+        ref_logp = None
+        if self.ref_model is not None:
+            with torch.no_grad():
+                ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature,
+                                             loss_mask=mb.loss_mask)
+        terms = policy_loss(
+            logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
+            total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
+            ref_logp=ref_logp, entropy=entropy, **self.loss_args,
+        )
+        terms.loss.backward()
+        share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / steps
+        totals["loss/total"] += terms.loss.item() / steps
+        totals["loss/pg"] += terms.pg / steps
+        totals["loss/kl"] += terms.kl / steps
+        totals["loss/entropy"] += terms.entropy / steps
+        totals["loss/clip_fraction"] += terms.clip_fraction * share
+        totals["loss/ratio_mean"] += terms.ratio_mean * share
+        return int(mb.loss_mask.sum().item())
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
