@@ -49,6 +49,11 @@ from sparring.environments.absolute_zero.tasks import PROPOSAL_REJECTIONS, Propo
 from sparring.types import Episode, SamplingParams, Turn
 
 PARTS = ("proposer", "solver")
+LEARNABILITY_BINS = ("zero", "low", "mid", "high")  # 0 (all or none solved), (0, 1/3], (1/3, 2/3], (2/3, 1]
+
+
+def _learnability_bin(x: float) -> str:
+    return "zero" if x <= 0 else "low" if x <= 1 / 3 else "mid" if x <= 2 / 3 else "high"
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,7 @@ class AbsoluteZeroArena:
         meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added, "trained": trained,
                 "forfeit": 0 if p.turn.invalid else None,
                 "program_chars": len(p.entry.program) if valid and p.task != "induction" else None,
-                "program_complexity": (rewards.ast_complexity(p.entry.program) * 100
-                                       if valid and p.task != "induction" else None),
+                "program_ast_nodes": rewards.ast_node_count(p.entry.program) if valid and p.task != "induction" else None,
                 "mean_solve": rewards.mean(p.mc_scores) if scored else None,
                 "learnability": rewards.learnability(p.mc_scores) if scored else None}
         turn = p.turn if trained else replace(p.turn, trainable=False)
@@ -292,13 +296,13 @@ class AbsoluteZeroArena:
             out[f"az/buffer/{t}"] = float(len(self.buffers[t]))
         chars = [e.metadata["program_chars"] for e in episodes if e.metadata.get("program_chars") is not None]
         out["az/program_chars_mean"] = _mean(chars)
-        nodes = [e.metadata["program_complexity"] for e in episodes if e.metadata.get("program_complexity") is not None]
+        nodes = [e.metadata["program_ast_nodes"] for e in episodes if e.metadata.get("program_ast_nodes") is not None]
         out["az/program_ast_nodes_mean"] = _mean(nodes)
         learn = [e.metadata["learnability"] for e in scored_props]
         out["az/learnability_mean"] = _mean(learn)
-        # the distribution: unlearnable (all or none solved) vs low / mid / high learnability
-        for name, lo, hi in (("zero", 0.0, 0.0), ("low", 1e-9, 1 / 3), ("mid", 1 / 3 + 1e-9, 2 / 3), ("high", 2 / 3 + 1e-9, 1.0)):
-            out[f"az/learnability_{name}_share"] = _mean([lo <= x <= hi for x in learn])
+        bins = Counter(_learnability_bin(x) for x in learn)
+        for name in LEARNABILITY_BINS:
+            out[f"az/learnability_{name}_share"] = bins[name] / len(learn) if learn else 0.0
         out["az/untrained_turns"] = float(sum(not e.metadata.get("trained", True) for e in episodes))
         return out
 

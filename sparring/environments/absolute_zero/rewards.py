@@ -119,10 +119,14 @@ def _node_types(program: str) -> list[str] | None:
     return [type(n).__name__ for n in ast.walk(tree)]
 
 
+def ast_node_count(program: str) -> int:
+    """AST nodes of a program (0 for one that does not parse)."""
+    return len(_node_types(program) or ())
+
+
 def ast_complexity(program: str) -> float:
     """AST node count / 100 (0 for a program that does not parse)."""
-    nodes = _node_types(program)
-    return len(nodes) / 100.0 if nodes else 0.0
+    return ast_node_count(program) / 100.0
 
 
 def _levenshtein(a: Sequence[str], b: Sequence[str]) -> int:
