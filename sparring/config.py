@@ -100,8 +100,16 @@ class InvalidActionConfig(_Strict):
     """Reward of every other player when someone forfeits."""
     retries: int = Field(0, ge=0)
     """Extra attempts per turn before forfeiting."""
-    retry_penalty: float = -1.0
-    """Reward of each failed attempt that was retried (trained as its own sample)."""
+    retry_penalty: float | None = None
+    """Reward of each failed attempt that was retried (trained as its own sample); null: `penalty`.
+    Keep it below the worst legal outcome: a seat that expects to lose anyway otherwise pays nothing
+    for invalid attempts, and RL drifts its mass onto them (seen in TicTacToe self-play at -1)."""
+
+    @model_validator(mode="after")
+    def _retry_defaults_to_penalty(self):
+        if self.retry_penalty is None:
+            self.retry_penalty = self.penalty
+        return self
 
 
 class PoolConfig(_Strict):

@@ -225,3 +225,10 @@ def test_cli_requires_a_command():
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_retry_penalty_defaults_to_the_forfeit_penalty_unless_set():
+    arena = dict(ARENA, invalid_action={"penalty": -2.0, "retries": 2})
+    assert load_config(data={"arenas": [arena]}).arenas[0].invalid_action.retry_penalty == -2.0
+    arena["invalid_action"]["retry_penalty"] = -0.5
+    assert load_config(data={"arenas": [arena]}).arenas[0].invalid_action.retry_penalty == -0.5
