@@ -8,12 +8,18 @@ the rate of a uniformly random legal cell.
 
     python benchmarks/tictactoe_tactics.py --model runs/x/checkpoints/step_0000020
     python benchmarks/tictactoe_tactics.py --supervised-steps 1500   # learnability ceiling
+    python benchmarks/tictactoe_tactics.py --scripted                # what the tactics are worth
 
 `--supervised-steps N` trains the untrained tiny model by plain cross-entropy on the correct cell
 (win, else block, else a random legal cell) of random reachable positions, batch 32, and prints
 the probe every 250 updates: how fast the model can learn the tactics when given the answers,
 an upper bound on what the reward signal of self-play can teach it in the same number of updates.
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
+
+`--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
+seat-averaged win+draw and win rates: what taking wins, blocking and the centre are worth, and so
+how good the tactics must be for a win+draw target (the model's probe accuracy is comparable to
+the `opening + tactics (q)` rows, whose accuracy is q + (1 - q) x the random-move rate).
 """
 
 from __future__ import annotations
@@ -154,16 +160,71 @@ def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int,
     print(f"tictactoe_tactic_accuracy={acc:.3f}")
 
 
+def scripted_move(game, rng: random.Random, *, win: float = 0.0, block: float = 0.0, centre: str = "") -> str:
+    """A scripted cell: take a win with probability `win`; where no win is on, block with
+    probability `block` (the probe's two position kinds); then the centre rule; else a random cell.
+
+    centre="free": the centre whenever it is free; centre="opening": the first own move takes the
+    centre if it is free, else a corner.
+    """
+    me, board, legal = game.current_player, game.board, game.legal_actions()
+    wins, blocks = completing(board, me), completing(board, 1 - me)
+    if wins and rng.random() < win:
+        return str(rng.choice(sorted(wins)))
+    if blocks and not wins and rng.random() < block:
+        return str(rng.choice(sorted(blocks)))
+    first_move = len(legal) >= 8
+    if board[4] is None and (centre == "free" or (centre == "opening" and first_move)):
+        return "4"
+    if centre == "opening" and first_move:
+        return str(rng.choice([0, 2, 6, 8]))
+    return rng.choice(legal)
+
+
+SCRIPTED = {  # name -> scripted_move settings
+    "random": {},
+    "centre when free": {"centre": "free"},
+    "take win": {"win": 1.0},
+    "take win + centre": {"win": 1.0, "centre": "free"},
+    "block": {"block": 1.0},
+    "take win + block": {"win": 1.0, "block": 1.0},
+    **{f"opening + tactics (q={q})": {"win": q, "block": q, "centre": "opening"} for q in (0.3, 0.5, 0.7)},
+}
+
+
+def scripted_references(games: int, seed: int) -> None:
+    rng = random.Random(seed)
+    game = make("tictactoe")
+    print(f"{'scripted player vs random':<30}{'win+draw':>9}{'win':>8}   ({games} games per seat, seat-averaged)")
+    for name, settings in SCRIPTED.items():
+        win_or_draw = wins = 0
+        for seat in (0, 1):
+            for _ in range(games):
+                game.reset(seed=rng.getrandbits(32))
+                while not game.done:
+                    mine = game.current_player == seat
+                    game.step(scripted_move(game, rng, **settings) if mine else rng.choice(game.legal_actions()))
+                payoff = game.outcome()[seat]
+                win_or_draw += payoff >= 0
+                wins += payoff > 0
+        print(f"{name:<30}{win_or_draw / (2 * games):>9.3f}{wins / (2 * games):>8.3f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model or checkpoint directory to probe")
     p.add_argument("--supervised-steps", type=int, default=0, help="train the untrained tiny model on the answers")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--scripted", action="store_true", help="scripted players against random instead")
+    p.add_argument("--games", type=int, default=20_000, help="games per seat for --scripted")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    if bool(args.model) == bool(args.supervised_steps):
-        p.error("give exactly one of --model and --supervised-steps")
+    if sum([bool(args.model), bool(args.supervised_steps), args.scripted]) != 1:
+        p.error("give exactly one of --model, --supervised-steps and --scripted")
+    if args.scripted:
+        scripted_references(args.games, args.seed)
+        return
     _quiet_libraries()
     positions = reachable_positions()
     if args.supervised_steps:
