@@ -289,6 +289,11 @@ class AdvantageConfig(_Strict):
     """RAE baseline EMA decay."""
     gamma: float = Field(1.0, ge=0.0, le=1.0)
     """Per-turn credit: a turn k turns before the player's last gets gamma**k of the advantage."""
+    baseline: Literal["role", "state"] = "role"
+    """RAE's baseline: the role's EMA (SPIRAL), or per turn the mean return from the same prompt,
+    shrunk towards the role's EMA where the state has rarely been seen (a tabular critic)."""
+    state_decay: float = Field(0.8, ge=0.0, lt=1.0)
+    """With baseline "state": how much of a state's return history each RL step keeps."""
 
 
 class LossConfig(_Strict):

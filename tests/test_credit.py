@@ -163,3 +163,53 @@ def test_trajectories_shape():
     trajs = trajectories([ep], lambda arena: -0.5)
     got = sorted((t.role, [x.completion_ids[0] for x in t.turns], t.reward) for t in trajs)
     assert got == [("game/p0", [1], -0.5), ("game/p0", [2], 1.0), ("game/p1", [3], -1.0)]
+
+
+def at(player: int, mark: int, state: int) -> Turn:
+    """A turn whose prompt is `state`: equal states mean the same position was seen."""
+    t = turn(player, mark)
+    t.prompt_ids = [state, 7]
+    return t
+
+
+def test_state_baseline_credits_a_move_against_the_mean_return_from_its_state():
+    # P0 meets state 50 in both games, wins the first and loses the second; its later turns and
+    # P1's turns are in states seen once, which fall back to the role's RAE baseline.
+    ep1 = episode([at(0, 1, 50), at(1, 2, 60), at(0, 3, 70)], [1.0, -1.0])
+    ep2 = episode([at(0, 4, 50), at(1, 5, 61), at(0, 6, 71)], [-1.0, 1.0])
+    assigner = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state")
+    s = by_mark(assigner.assign([ep1, ep2]))
+    # role baselines before each trajectory: P0 0 then 0.5, P1 0 then -0.5 (RAE, alpha 0.5)
+    # state 50: (other return + prior * role baseline) / (1 + prior), prior 1
+    assert s[1].advantage == pytest.approx(1.0 - (-1.0 + 0.0) / 2)  # 1.5
+    assert s[4].advantage == pytest.approx(-1.0 - (1.0 + 0.5) / 2)  # -1.75
+    assert s[3].advantage == pytest.approx(1.0 - 0.0)  # unseen state: RAE's advantage
+    assert s[6].advantage == pytest.approx(-1.0 - 0.5)
+    assert s[2].advantage == pytest.approx(-1.0) and s[5].advantage == pytest.approx(1.0 + 0.5)
+    # the role baseline alone gives every turn of a trajectory the same advantage
+    plain = by_mark(AdvantageAssigner("rae", rae_alpha=0.5).assign([ep1, ep2]))
+    assert plain[1].advantage == plain[3].advantage == pytest.approx(1.0)
+
+
+def test_state_baseline_remembers_states_across_batches_and_round_trips():
+    import json
+
+    a = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
+    a.assign([episode([at(0, 1, 50), at(1, 2, 60)], [1.0, -1.0])])
+    restored = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
+    restored.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    later = [episode([at(0, 3, 50), at(1, 4, 62)], [0.0, 0.0])]
+    s, r = by_mark(a.assign(later)), by_mark(restored.assign(later))
+    # state 50 was seen once with return 1 (weight 1); role baseline for P0 is now 0.5
+    assert s[3].advantage == r[3].advantage == pytest.approx(0.0 - (1.0 + 0.5) / 2)
+
+
+def test_retried_attempts_keep_the_role_baseline_under_the_state_baseline():
+    ep = episode([at(0, 1, 50), turn(0, 2, invalid=True), at(0, 3, 50), at(1, 4, 60)], [1.0, -1.0])
+    s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep], lambda arena: -2.0))
+    assert s[2].advantage == pytest.approx(-2.0)  # the retry: penalty minus P0's role baseline (0)
+
+
+def test_unknown_baseline_is_rejected():
+    with pytest.raises(ValueError, match="baseline"):
+        AdvantageAssigner("rae", baseline="critic")

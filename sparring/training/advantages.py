@@ -106,6 +106,57 @@ class RAE:
         self.baselines = {_hashable(k): float(v) for k, v in d["baselines"]}
 
 
+class StateBaseline:
+    """Mean return per (key, state), shrunk towards a fallback baseline: a tabular critic.
+
+    A per-role baseline credits every move in a won game alike; comparing a move's return with
+    the mean return from the same state (observation) credits the move itself, as far as that
+    state recurs. For each sample: b = (sum of the other returns seen from its state +
+    prior * fallback) / (their weight + prior), so a state seen once falls back to the role
+    baseline and other samples of the same batch count (leave-one-out). After each batch the
+    stored sums decay by `decay` (the policy moves on) and near-forgotten states are dropped.
+    """
+
+    def __init__(self, decay: float = 0.8, prior: float = 1.0) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"state baseline decay must be in [0, 1), got {decay}")
+        if prior <= 0:
+            raise ValueError(f"state baseline prior must be > 0, got {prior}")
+        self.decay = decay
+        self.prior = prior
+        self.table: dict[Hashable, list[float]] = {}  # state -> [weighted return sum, weight]
+
+    def __call__(self, rewards: torch.Tensor, states: Sequence[Hashable], fallback: torch.Tensor) -> torch.Tensor:
+        rewards = _check(rewards, states)
+        batch: dict[Hashable, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for r, s in zip(rewards.tolist(), states):
+            batch[s][0] += r
+            batch[s][1] += 1.0
+        adv = torch.empty_like(rewards)
+        for i, (r, s, f) in enumerate(zip(rewards.tolist(), states, torch.as_tensor(fallback).tolist())):
+            old_sum, old_n = self.table.get(s, (0.0, 0.0))
+            others_sum = old_sum + batch[s][0] - r
+            others_n = old_n + batch[s][1] - 1.0
+            adv[i] = r - (others_sum + self.prior * f) / (others_n + self.prior)
+        kept = {}
+        for s, (total, n) in self.table.items():
+            if n * self.decay >= 0.05:
+                kept[s] = [total * self.decay, n * self.decay]
+        for s, (total, n) in batch.items():
+            old = kept.setdefault(s, [0.0, 0.0])
+            old[0] += total
+            old[1] += n
+        self.table = kept
+        return adv
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "prior": self.prior, "table": [[_jsonable(k), v] for k, v in self.table.items()]}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.decay, self.prior = float(d["decay"]), float(d["prior"])
+        self.table = {_hashable(k): [float(x) for x in v] for k, v in d["table"]}
+
+
 def _jsonable(key):
     return list(_jsonable(k) for k in key) if isinstance(key, tuple) else key
 

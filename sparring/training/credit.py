@@ -4,11 +4,15 @@ A trajectory is one player's trainable turns in one episode, with that player's 
 baseline key (arena, role). Each role's trajectories go to the estimator chosen for that role;
 every turn of a trajectory then gets the trajectory's advantage, discounted by gamma**k for a
 turn k turns before the player's last. A failed attempt that was retried is its own
-one-turn trajectory with the retry penalty as reward.
+one-turn trajectory with the retry penalty as reward. With `baseline="state"`, RAE's turns are
+credited against the mean return from the same prompt (`advantages.StateBaseline`), falling back
+to the role's baseline where a state has not recurred.
 """
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
@@ -25,6 +29,7 @@ class Trajectory:
     key: Hashable  # (arena, role): RAE/TRR++ baseline key and default group
     role: str
     group: Hashable
+    retry: bool = False
 
 
 def trajectories(episodes: list[Episode], retry_penalty: Callable[[str], float]) -> list[Trajectory]:
@@ -43,7 +48,7 @@ def trajectories(episodes: list[Episode], retry_penalty: Callable[[str], float])
             for i, t in enumerate(mine):
                 retried = t.invalid and not (forfeited and i == len(mine) - 1)
                 if retried:
-                    out.append(Trajectory([t], retry_penalty(ep.arena), key, role, group))
+                    out.append(Trajectory([t], retry_penalty(ep.arena), key, role, group, retry=True))
                 else:
                     kept.append(t)
             if kept:
@@ -54,13 +59,17 @@ def trajectories(episodes: list[Episode], retry_penalty: Callable[[str], float])
 class AdvantageAssigner:
     """Holds estimator state (RAE baselines) and applies per-role estimator choices."""
 
-    def __init__(self, default: str = "rae", per_role: dict[str, str] | None = None, rae_alpha: float = 0.95, gamma: float = 1.0) -> None:
+    def __init__(self, default: str = "rae", per_role: dict[str, str] | None = None, rae_alpha: float = 0.95, gamma: float = 1.0,
+                 baseline: str = "role", state_decay: float = 0.8) -> None:
         for name in [default, *(per_role or {}).values()]:
             if name not in adv.ESTIMATORS:
                 raise ValueError(f"unknown advantage estimator {name!r}; choose from {adv.ESTIMATORS}")
+        if baseline not in ("role", "state"):
+            raise ValueError(f"unknown RAE baseline {baseline!r}; choose from ('role', 'state')")
         self.default = default
         self.per_role = dict(per_role or {})
         self.rae = adv.RAE(alpha=rae_alpha)
+        self.state_baseline = adv.StateBaseline(decay=state_decay) if baseline == "state" else None
         self.gamma = gamma
 
     def estimator_for(self, role: str) -> str:
@@ -90,11 +99,29 @@ class AdvantageAssigner:
             values[idx] = a
         return values
 
+    def _state_credit(self, trajs: list[Trajectory], values: torch.Tensor) -> dict[tuple[int, int], float]:
+        """Per-turn advantages against the state baseline for RAE's non-retry trajectories."""
+        where, rewards, states, fallback = [], [], [], []
+        for i, t in enumerate(trajs):
+            if t.retry or self.estimator_for(t.role) != "rae":
+                continue
+            role_baseline = t.reward - float(values[i])  # RAE's baseline before this batch's update
+            for k, turn in enumerate(t.turns):
+                where.append((i, k))
+                rewards.append(t.reward)
+                states.append((t.key, _digest(turn.prompt_ids)))
+                fallback.append(role_baseline)
+        if not where:
+            return {}
+        a = self.state_baseline(torch.tensor(rewards), states, torch.tensor(fallback))
+        return dict(zip(where, a.tolist()))
+
     def assign(self, episodes: list[Episode], retry_penalty: Callable[[str], float] = lambda arena: -1.0) -> list[Sample]:
         trajs = trajectories(episodes, retry_penalty)
         values = self.advantages(trajs)
+        per_turn = self._state_credit(trajs, values) if self.state_baseline is not None else {}
         samples = []
-        for t, a in zip(trajs, values.tolist()):
+        for i, (t, a) in enumerate(zip(trajs, values.tolist())):
             n = len(t.turns)
             for k, turn in enumerate(t.turns):
                 samples.append(
@@ -102,7 +129,7 @@ class AdvantageAssigner:
                         prompt_ids=turn.prompt_ids,
                         completion_ids=turn.completion_ids,
                         old_logprobs=turn.logprobs,
-                        advantage=a * self.gamma ** (n - 1 - k),
+                        advantage=per_turn.get((i, k), a) * self.gamma ** (n - 1 - k),
                         reward=t.reward,
                         role=t.role,
                         key=t.key,
@@ -111,7 +138,17 @@ class AdvantageAssigner:
         return samples
 
     def state_dict(self) -> dict:
-        return {"rae": self.rae.state_dict()}
+        d = {"rae": self.rae.state_dict()}
+        if self.state_baseline is not None:
+            d["state_baseline"] = self.state_baseline.state_dict()
+        return d
 
     def load_state_dict(self, d: dict) -> None:
         self.rae.load_state_dict(d["rae"])
+        if self.state_baseline is not None and "state_baseline" in d:
+            self.state_baseline.load_state_dict(d["state_baseline"])
+
+
+def _digest(ids: list[int]) -> str:
+    """A short stable key for a prompt (Python's hash of strings changes between processes)."""
+    return hashlib.blake2b(array("q", ids).tobytes(), digest_size=8).hexdigest()

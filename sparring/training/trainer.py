@@ -79,7 +79,8 @@ class Trainer:
         self.policy = EnginePolicy(self.engine)
         self.arenas = [(self._build_arena(i, a), a.episodes_per_step) for i, a in enumerate(cfg.arenas)]
         self.retry_penalty = {a.name: a.invalid_action.retry_penalty for a in cfg.arenas}
-        self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma)
+        self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma,
+                                          cfg.advantages.baseline, cfg.advantages.state_decay)
         self.step = 0
         if resume is not None:
             self._restore(resume)

@@ -64,6 +64,15 @@ def test_lines_view_writes_every_line_and_keeps_the_rules():
     assert check(g) >= 1
 
 
+def test_compact_view_lists_the_legal_moves_on_the_board_itself():
+    g = make("tictactoe", view="compact")
+    g.reset(seed=0)
+    for a in "408":
+        g.step(a)
+    assert g.observation(1) == "You are O. Three in a line wins.\n(O)[1][2]\n[3](X)[5]\n[6][7](X)"
+    assert check(g) >= 1
+
+
 def test_unknown_view_is_rejected():
     with pytest.raises(ValueError, match="view"):
         make("tictactoe", view="3d")
