@@ -6,7 +6,7 @@ the opponent's ("block", no win available), it asks the model for its greedy cel
 arena builds, plus the opening bracket) and counts how often that cell is a correct one, next to
 the rate of a uniformly random legal cell.
 
-    python benchmarks/tictactoe_tactics.py --model runs/x/checkpoints/step_0000020
+    python benchmarks/tictactoe_tactics.py --model runs/x/checkpoints/step_0000020 [--view compact]
     python benchmarks/tictactoe_tactics.py --supervised-steps 1500   # learnability ceiling
     python benchmarks/tictactoe_tactics.py --scripted                # what the tactics are worth
 
@@ -53,8 +53,8 @@ def completing(board: list, player: int) -> set[int]:
     return out
 
 
-def reachable_positions() -> list:
-    """Every non-terminal position reachable from the start, once each."""
+def reachable_positions(view: str = "board") -> list:
+    """Every non-terminal position reachable from the start, once each (observed in `view`)."""
     seen: dict[tuple, object] = {}
 
     def visit(game) -> None:
@@ -67,7 +67,7 @@ def reachable_positions() -> list:
             child.step(action)
             visit(child)
 
-    start = make("tictactoe")
+    start = make("tictactoe", view=view)
     start.reset(seed=0)
     visit(start)
     return list(seen.values())
@@ -219,6 +219,7 @@ def main() -> None:
     p.add_argument("--scripted", action="store_true", help="scripted players against random instead")
     p.add_argument("--games", type=int, default=20_000, help="games per seat for --scripted")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--view", default="board", help="the game's observation view (the run's game_options.view)")
     args = p.parse_args()
     if sum([bool(args.model), bool(args.supervised_steps), args.scripted]) != 1:
         p.error("give exactly one of --model, --supervised-steps and --scripted")
@@ -226,7 +227,7 @@ def main() -> None:
         scripted_references(args.games, args.seed)
         return
     _quiet_libraries()
-    positions = reachable_positions()
+    positions = reachable_positions(args.view)
     if args.supervised_steps:
         supervised(Probe(load_tokenizer(str(build_tiny()))), positions, args.supervised_steps, args.lr, args.batch, args.seed)
         return

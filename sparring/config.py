@@ -166,6 +166,9 @@ class GameArenaConfig(_Strict):
     """Episodes collected from this arena every step."""
     opponent: OpponentConfig = OpponentConfig()
     """Who plays the other seats."""
+    random_opening: int = Field(0, ge=0)
+    """Exploring starts: each training episode first plays 0..N uniformly random legal moves that
+    no one is trained on (evaluation always starts from the usual position)."""
     shared_role: bool = False
     """One role for all seats instead of one role per seat."""
     invalid_action: InvalidActionConfig = InvalidActionConfig()

@@ -244,3 +244,32 @@ def test_engine_policy_in_arena_never_crashes(tiny_model, tokenizer):
         assert json.loads(json.dumps(e.to_json()))["turns"][0]["prompt_ids"] == e.turns[0].prompt_ids
     assert engine.stats.sequences == sum(1 for e in episodes for t in e.turns if t.player == e.metadata["learner_seat"])
     assert engine.stats.batches < engine.stats.sequences  # requests were batched
+
+
+def test_random_opening_starts_episodes_from_seeded_random_positions():
+    ttt_roles = seat_roles("tictactoe", 2, SamplingParams(4))
+    arena = GameArena("t", "tictactoe", ttt_roles, RandomPolicy(seed=1), random_opening=4)
+
+    async def many(a):
+        return await asyncio.gather(*[a.play(seed) for seed in range(100)])
+
+    episodes = run(many(arena))
+    openings = [e.metadata["opening_moves"] for e in episodes]
+    assert set(openings) == {0, 1, 2, 3, 4}  # uniform in [0, N], the plain start included
+    for e, k in zip(episodes, openings):
+        assert e.metadata["game_turns"] == k + len(e.turns)  # opening moves are not turns
+        assert e.turns[0].player == k % 2  # X moves first, so the player to move follows the opening
+        assert sum(e.rewards) == 0.0
+    again = run(many(GameArena("t", "tictactoe", ttt_roles, RandomPolicy(seed=1), random_opening=4)))
+    assert [e.metadata["opening_moves"] for e in again] == openings  # seeded by the episode
+    plain = run(many(GameArena("t", "tictactoe", ttt_roles, RandomPolicy(seed=1))))
+    assert all(e.metadata["opening_moves"] == 0 and e.turns[0].player == 0 for e in plain)
+
+
+def test_random_opening_that_ends_the_game_yields_an_episode_without_turns():
+    arena = GameArena("k", "kuhn_poker", ROLES, RandomPolicy(seed=1), game_options={"hands": 1}, random_opening=50)
+    episodes = [run(arena.play(seed)) for seed in range(40)]
+    assert any(not e.turns for e in episodes)  # the random moves finished some games
+    assert all(sum(e.rewards) == 0.0 for e in episodes)
+    with pytest.raises(ValueError, match="random_opening"):
+        GameArena("k", "kuhn_poker", ROLES, RandomPolicy(), random_opening=-1)

@@ -5,10 +5,15 @@ seat its own role; against a fixed opponent (random, scripted, frozen checkpoint
 takes seat `seed % num_players`, so seats alternate across episodes, and only its turns are
 trainable. Model output that names no legal action never crashes a game: the invalid-action
 rule (explicit, configurable) retries or forfeits, and every such attempt is counted.
+
+`random_opening=N` (exploring starts, for training): each episode first plays a uniform number in
+[0, N] of uniformly random legal moves that nobody is trained on, so the agents meet positions
+their own near-deterministic play would never reach; evaluation arenas leave it at 0.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from sparring.agents.policies import Agent, Policy
@@ -42,7 +47,10 @@ class GameArena:
         opponent: Policy | None = None,
         game_options: dict | None = None,
         invalid: InvalidActionRule = InvalidActionRule(),
+        random_opening: int = 0,
     ) -> None:
+        if random_opening < 0:
+            raise ValueError(f"arena {name!r}: random_opening must be >= 0, got {random_opening}")
         self.name = name
         self.game_name = game
         self.game_options = dict(game_options or {})
@@ -53,6 +61,19 @@ class GameArena:
         self.learner = learner
         self.opponent = opponent
         self.invalid = invalid
+        self.random_opening = random_opening
+
+    def _open(self, game, seed: int) -> int:
+        """Play the episode's random opening moves (seeded by the episode); returns how many."""
+        if not self.random_opening:
+            return 0
+        rng = random.Random(f"opening/{seed}")
+        moves = rng.randint(0, self.random_opening)
+        for played in range(moves):
+            if game.done:
+                return played
+            game.step(rng.choice(game.legal_actions()))
+        return moves
 
     def learner_seat(self, seed: int) -> int | None:
         """The seat the learner plays against a fixed opponent; None in self-play."""
@@ -78,6 +99,7 @@ class GameArena:
     async def play(self, seed: int) -> Episode:
         game = make(self.game_name, **self.game_options)
         game.reset(seed=seed)
+        opening = self._open(game, seed)
         agents = self.agents(seed)
         turns: list[Turn] = []
         forfeit: int | None = None
@@ -114,6 +136,7 @@ class GameArena:
                 "invalid_attempts": sum(t.invalid for t in turns),
                 "learner_seat": self.learner_seat(seed),
                 "game_turns": game.turn,
+                "opening_moves": opening,
                 "opponent": self._opponent_name(agents, seed),
             },
         )

@@ -139,7 +139,7 @@ class Trainer:
                                   dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
                                   run_dir=self.run_dir / "opponents" / a.name,
                                   initial_model=self.learner.model, tokenizer=self.tokenizer)
-        return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a))
+        return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a), a.random_opening)
 
     def _stateful(self):
         """(key, object) for every arena and opponent that carries resumable state."""
