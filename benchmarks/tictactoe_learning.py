@@ -7,7 +7,7 @@ and after. In the same run it plays uniform random against uniform random as the
 (expected: 0.563 seat-averaged win+draw, 0.437 win). The last line is
 `tictactoe_win_or_draw_vs_random=...`.
 
-    python benchmarks/tictactoe_learning.py [--steps 90] [--eval-games 500] [--set key=value ...]
+    python benchmarks/tictactoe_learning.py [--steps N] [--eval-games 500] [--set key=value ...]
 """
 
 from __future__ import annotations
