@@ -12,7 +12,7 @@ the rate of a uniformly random legal cell.
 
 `--supervised-steps N` trains the untrained tiny model by plain cross-entropy on the correct cell
 (win, else block, else a random legal cell) of random reachable positions, batch 32, and prints
-the probe every 250 updates: how fast the model can learn the tactics when given the answers,
+the probe every 250 updates (`--report-every`): how fast the model can learn the tactics when given the answers,
 an upper bound on what the reward signal of self-play can teach it in the same number of updates.
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
 
@@ -132,7 +132,7 @@ def print_table(table) -> None:
         print(f"{kind:<10}{mark:>5}{n:>7}{legal:>8.3f}{shown}")
 
 
-def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int, seed: int) -> None:
+def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int, seed: int, every: int = 250) -> None:
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = load_model(str(build_tiny()))
@@ -152,7 +152,7 @@ def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 250 == 0 or step == steps:
+        if step % every == 0 or step == steps:
             acc, rand = tactic_accuracy(probe.table(model, positions))
             print(f"update {step:>5}  tactic accuracy {acc:.3f} (random move {rand:.3f})  "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -216,6 +216,7 @@ def main() -> None:
     p.add_argument("--supervised-steps", type=int, default=0, help="train the untrained tiny model on the answers")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--report-every", type=int, default=250, help="updates between probe reports")
     p.add_argument("--scripted", action="store_true", help="scripted players against random instead")
     p.add_argument("--games", type=int, default=20_000, help="games per seat for --scripted")
     p.add_argument("--seed", type=int, default=0)
@@ -229,7 +230,8 @@ def main() -> None:
     _quiet_libraries()
     positions = reachable_positions(args.view)
     if args.supervised_steps:
-        supervised(Probe(load_tokenizer(str(build_tiny()))), positions, args.supervised_steps, args.lr, args.batch, args.seed)
+        supervised(Probe(load_tokenizer(str(build_tiny()))), positions, args.supervised_steps, args.lr, args.batch, args.seed,
+                   args.report_every)
         return
     probe = Probe(load_tokenizer(args.model))
     table = probe.table(load_model(args.model), positions)

@@ -281,6 +281,9 @@ class WarmStartConfig(_Strict):
     """SFT learning rate."""
     batch_size: int = Field(32, ge=1)
     """SFT per-device batch size."""
+    keep: Literal["all", "winners"] = "all"
+    """Which random-play moves become targets: all (format only), or only those of the player who
+    went on to win that random game (outcome-filtered random play: no scripted strategy)."""
 
 
 class AdvantageConfig(_Strict):
@@ -297,6 +300,10 @@ class AdvantageConfig(_Strict):
     shrunk towards the role's EMA where the state has rarely been seen (a tabular critic)."""
     state_decay: float = Field(0.8, ge=0.0, lt=1.0)
     """With baseline "state": how much of a state's return history each RL step keeps."""
+    return_discount: float = Field(1.0, gt=0.0, le=1.0)
+    """With baseline "state": a turn k own turns before the player's last is credited with
+    return_discount**k of the final reward, so winning sooner and losing later pay (at 1.0 a
+    missed win that still wins later costs nothing)."""
 
 
 class LossConfig(_Strict):

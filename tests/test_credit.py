@@ -204,6 +204,24 @@ def test_state_baseline_remembers_states_across_batches_and_round_trips():
     assert s[3].advantage == r[3].advantage == pytest.approx(0.0 - (1.0 + 0.5) / 2)
 
 
+def test_return_discount_pays_a_sooner_win_more_than_a_later_one():
+    # Both games pass P0 through state 50 and P0 wins both: at discount 1 the move from 50 gets
+    # the same credit either way; discounted, the move that won at once (game 1) beats the one
+    # whose win came a turn later (game 2), and each move's return is reward * 0.5**turns_left.
+    ep1 = episode([at(0, 1, 50), at(1, 2, 60)], [1.0, -1.0])
+    ep2 = episode([at(0, 3, 50), at(1, 4, 61), at(0, 5, 70)], [1.0, -1.0])
+    flat = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep1, ep2]))
+    assert flat[1].advantage == pytest.approx(1.0 - (1.0 + 0.0) / 2)
+    assert flat[3].advantage == pytest.approx(1.0 - (1.0 + 0.5) / 2)
+    s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", return_discount=0.5).assign([ep1, ep2]))
+    # state 50: the other game's discounted return and the prior (role baseline, discounted alike)
+    assert s[1].advantage == pytest.approx(1.0 - (0.5 + 0.0) / 2)  # 0.75
+    assert s[3].advantage == pytest.approx(0.5 - (1.0 + 0.5 * 0.5) / 2)  # -0.125
+    assert s[5].advantage == pytest.approx(1.0 - 0.5)  # last turn: undiscounted, unseen state
+    # P1 lost game 2 on its only turn (its last): a loss right away is not discounted
+    assert s[4].advantage == pytest.approx(-1.0 - (-0.5))
+
+
 def test_retried_attempts_keep_the_role_baseline_under_the_state_baseline():
     ep = episode([at(0, 1, 50), turn(0, 2, invalid=True), at(0, 3, 50), at(1, 4, 60)], [1.0, -1.0])
     s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep], lambda arena: -2.0))

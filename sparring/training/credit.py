@@ -6,7 +6,8 @@ every turn of a trajectory then gets the trajectory's advantage, discounted by g
 turn k turns before the player's last. A failed attempt that was retried is its own
 one-turn trajectory with the retry penalty as reward. With `baseline="state"`, RAE's turns are
 credited against the mean return from the same prompt (`advantages.StateBaseline`), falling back
-to the role's baseline where a state has not recurred.
+to the role's baseline where a state has not recurred; `return_discount` < 1 discounts those
+returns by the turns left, so that a sooner win (or a later loss) is worth more.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class AdvantageAssigner:
     """Holds estimator state (RAE baselines) and applies per-role estimator choices."""
 
     def __init__(self, default: str = "rae", per_role: dict[str, str] | None = None, rae_alpha: float = 0.95, gamma: float = 1.0,
-                 baseline: str = "role", state_decay: float = 0.8) -> None:
+                 baseline: str = "role", state_decay: float = 0.8, return_discount: float = 1.0) -> None:
         for name in [default, *(per_role or {}).values()]:
             if name not in adv.ESTIMATORS:
                 raise ValueError(f"unknown advantage estimator {name!r}; choose from {adv.ESTIMATORS}")
@@ -71,6 +72,7 @@ class AdvantageAssigner:
         self.rae = adv.RAE(alpha=rae_alpha)
         self.state_baseline = adv.StateBaseline(decay=state_decay) if baseline == "state" else None
         self.gamma = gamma
+        self.return_discount = return_discount
 
     def estimator_for(self, role: str) -> str:
         return self.per_role.get(role, self.default)
@@ -106,11 +108,13 @@ class AdvantageAssigner:
             if t.retry or self.estimator_for(t.role) != "rae":
                 continue
             role_baseline = t.reward - float(values[i])  # RAE's baseline before this batch's update
+            n = len(t.turns)
             for k, turn in enumerate(t.turns):
+                discount = self.return_discount ** (n - 1 - k)
                 where.append((i, k))
-                rewards.append(t.reward)
+                rewards.append(t.reward * discount)
                 states.append((t.key, _digest(turn.prompt_ids)))
-                fallback.append(role_baseline)
+                fallback.append(role_baseline * discount)
         if not where:
             return {}
         a = self.state_baseline(torch.tensor(rewards), states, torch.tensor(fallback))

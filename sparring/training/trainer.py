@@ -80,7 +80,8 @@ class Trainer:
         self.arenas = [(self._build_arena(i, a), a.episodes_per_step) for i, a in enumerate(cfg.arenas)]
         self.retry_penalty = {a.name: a.invalid_action.retry_penalty for a in cfg.arenas}
         self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma,
-                                          cfg.advantages.baseline, cfg.advantages.state_decay)
+                                          cfg.advantages.baseline, cfg.advantages.state_decay,
+                                          cfg.advantages.return_discount)
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -194,7 +195,7 @@ class Trainer:
         games = [(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()]
         others = [a for a in self.cfg.arenas if a.kind != "game"]
         share = -(-examples // len(self.cfg.arenas))
-        rows = transcripts(games, share * len(games), self.cfg.run.seed) if games else []
+        rows = transcripts(games, share * len(games), self.cfg.run.seed, self.cfg.warm_start.keep) if games else []
         for a in others:  # each non-game arena kind supplies its own format examples
             if a.kind == "absolute_zero":
                 from sparring.arenas.absolute_zero import format_examples

@@ -17,8 +17,17 @@ from sparring.environments import make
 log = logging.getLogger(__name__)
 
 
-def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int) -> list[dict]:
-    """Prompt/completion pairs from random legal play, spread evenly over the arenas' games."""
+def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all") -> list[dict]:
+    """Prompt/completion pairs from random legal play, spread evenly over the arenas' games.
+
+    keep="all" takes every move (format only). keep="winners" takes only the moves of the player
+    whose payoff ended strictly highest, i.e. behaviour cloning of the random games each player
+    won: the targets are still random legal moves, but filtered by the game's own outcome (the
+    move that completed a win is always among them), so the stage carries a reward signal from
+    the rules and no scripted strategy. Drawn games contribute nothing.
+    """
+    if keep not in WARM_START_KEEP:
+        raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
     rows: list[dict] = []
     per_arena = -(-examples // len(arenas))
     for a, (game_name, options, roles) in enumerate(arenas):
@@ -29,18 +38,35 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
             game = make(game_name, **options)
             game.reset(seed=seed * 1_000_003 + a * 100_003 + g)
             g += 1
-            while not game.done and count < per_arena:
+            moves: list[tuple[int, dict]] = []
+            while not game.done and (keep == "winners" or count + len(moves) < per_arena):
                 player = game.current_player
                 role = roles[player]
                 obs = game.observation(player)
                 action = game.sample_action(rng)  # rng.choice(legal), or the rules' own sampler for free text
-                rows.append({
+                moves.append((player, {
                     "prompt": role.messages(obs),
                     "completion": [{"role": "assistant", "content": role.format_action(action)}],
-                })
+                }))
                 game.step(action)
-                count += 1
+            kept = [row for player, row in moves if player in _winners(game)] if keep == "winners" else [r for _, r in moves]
+            kept = kept[: per_arena - count]
+            rows.extend(kept)
+            count += len(kept)
+            if count == 0 and g >= 1000:
+                raise ValueError(f"warm_start.keep=winners: 1000 random games of {game_name!r} had no winner")
     return rows[:examples]
+
+
+WARM_START_KEEP = ("all", "winners")
+
+
+def _winners(game) -> set[int]:
+    """The player with the strictly highest payoff of a finished game; nobody on a tie."""
+    returns = game.returns()
+    best = max(returns)
+    top = [p for p, r in enumerate(returns) if r == best]
+    return set(top) if len(top) == 1 and game.done else set()
 
 
 def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate: float, batch_size: int, seed: int) -> dict:
