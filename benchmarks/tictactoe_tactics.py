@@ -18,13 +18,15 @@ The last line is `tictactoe_tactic_accuracy=...` (win and block positions togeth
 
 `--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
 seat-averaged win+draw and win rates: what taking wins, blocking and the centre are worth, and so
-how good the tactics must be for a win+draw target (the model's probe accuracy is comparable to
+how good the tactics must be for a win+draw target; its last row, the cell with the best odds
+of winning random play from there, is what `warm_start.keep: winners` converges to (the model's probe accuracy is comparable to
 the `opening + tactics (q)` rows, whose accuracy is q + (1 - q) x the random-move rate).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import time
@@ -160,13 +162,38 @@ def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int,
     print(f"tictactoe_tactic_accuracy={acc:.3f}")
 
 
-def scripted_move(game, rng: random.Random, *, win: float = 0.0, block: float = 0.0, centre: str = "") -> str:
+@functools.lru_cache(maxsize=None)
+def random_play_odds(board: tuple) -> tuple[float, float]:
+    """(P(X wins), P(O wins)) from `board` (cells None/0/1) when both sides play uniformly at random."""
+    for a, b, c in LINES:
+        if board[a] is not None and board[a] == board[b] == board[c]:
+            return (1.0, 0.0) if board[a] == 0 else (0.0, 1.0)
+    free = [i for i, cell in enumerate(board) if cell is None]
+    if not free:
+        return 0.0, 0.0
+    mover = (9 - len(free)) % 2
+    odds = [random_play_odds(board[:i] + (mover,) + board[i + 1 :]) for i in free]
+    return sum(o[0] for o in odds) / len(free), sum(o[1] for o in odds) / len(free)
+
+
+def random_odds_move(game) -> str:
+    """The cell after which the mover's chance of winning random play from there is highest: the
+    greedy policy that `warm_start.keep: winners` converges to (its targets are distributed as
+    uniform x P(win | position, cell) under random play)."""
+    me, board = game.current_player, tuple(game.board)
+    return max(game.legal_actions(), key=lambda a: random_play_odds(board[: int(a)] + (me,) + board[int(a) + 1 :])[me])
+
+
+def scripted_move(game, rng: random.Random, *, win: float = 0.0, block: float = 0.0, centre: str = "",
+                  random_odds: bool = False) -> str:
     """A scripted cell: take a win with probability `win`; where no win is on, block with
     probability `block` (the probe's two position kinds); then the centre rule; else a random cell.
 
     centre="free": the centre whenever it is free; centre="opening": the first own move takes the
     centre if it is free, else a corner.
     """
+    if random_odds:
+        return random_odds_move(game)
     me, board, legal = game.current_player, game.board, game.legal_actions()
     wins, blocks = completing(board, me), completing(board, 1 - me)
     if wins and rng.random() < win:
@@ -189,6 +216,7 @@ SCRIPTED = {  # name -> scripted_move settings
     "block": {"block": 1.0},
     "take win + block": {"win": 1.0, "block": 1.0},
     **{f"opening + tactics (q={q})": {"win": q, "block": q, "centre": "opening"} for q in (0.3, 0.5, 0.7)},
+    "best random-play win odds": {"random_odds": True},
 }
 
 
