@@ -1,8 +1,10 @@
 """Format warm start: a short supervised stage (TRL's SFTTrainer) on transcripts of random play.
 
 A freshly initialised tiny model cannot yet write a legal move. This stage teaches the answer
-format only: the targets are uniformly random legal actions, so it carries no strategy. Prompts
-are built by the same roles the arena uses, so the SFT prompt tokens equal the rollout ones.
+format only: the targets are uniformly random legal actions, so it carries no strategy. With
+`keep="winners"` only the eventual winner's moves of each random game are kept: the game's own
+outcome filters the targets (still no scripted strategy). Prompts are built by the same roles
+the arena uses, so the SFT prompt tokens equal the rollout ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from sparring.agents.roles import Role
 from sparring.environments import make
 
 log = logging.getLogger(__name__)
+
+WARM_START_KEEP = ("all", "winners")
 
 
 def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all") -> list[dict]:
@@ -49,16 +53,14 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
                     "completion": [{"role": "assistant", "content": role.format_action(action)}],
                 }))
                 game.step(action)
-            kept = [row for player, row in moves if player in _winners(game)] if keep == "winners" else [r for _, r in moves]
+            winners = _winners(game) if keep == "winners" else {p for p, _ in moves}
+            kept = [row for player, row in moves if player in winners]
             kept = kept[: per_arena - count]
             rows.extend(kept)
             count += len(kept)
             if count == 0 and g >= 1000:
                 raise ValueError(f"warm_start.keep=winners: 1000 random games of {game_name!r} had no winner")
     return rows[:examples]
-
-
-WARM_START_KEEP = ("all", "winners")
 
 
 def _winners(game) -> set[int]:
