@@ -12,15 +12,17 @@ the rate of a uniformly random legal cell.
 
 `--supervised-steps N` trains the untrained tiny model by plain cross-entropy on the correct cell
 (win, else block, else a random legal cell) of random reachable positions, batch 32, and prints
-the probe every 250 updates (`--report-every`): how fast the model can learn the tactics when given the answers,
-an upper bound on what the reward signal of self-play can teach it in the same number of updates.
+the probe every 250 updates (`--report-every`): how fast the model can learn the tactics when
+given the answers, an upper bound on what the reward signal of self-play can teach it in the same
+number of updates.
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
 
 `--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
 seat-averaged win+draw and win rates: what taking wins, blocking and the centre are worth, and so
-how good the tactics must be for a win+draw target; its last row, the cell with the best odds
-of winning random play from there, is what `warm_start.keep: winners` converges to (the model's probe accuracy is comparable to
-the `opening + tactics (q)` rows, whose accuracy is q + (1 - q) x the random-move rate).
+how good the tactics must be for a win+draw target (the model's probe accuracy is comparable to
+the `opening + tactics (q)` rows, whose accuracy is q + (1 - q) x the random-move rate). The last
+row, the cell with the best odds of winning random play from there, is what
+`warm_start.keep: winners` converges to.
 """
 
 from __future__ import annotations
