@@ -169,6 +169,11 @@ class GameArenaConfig(_Strict):
     random_opening: int = Field(0, ge=0)
     """Exploring starts: each training episode first plays 0..N uniformly random legal moves that
     no one is trained on (evaluation always starts from the usual position)."""
+    branches: int = Field(1, ge=1)
+    """Vine sampling: after each game, branches - 1 more games continue from a copy of one of its
+    trainable decisions (chosen uniformly), each sampling that move afresh; with
+    advantages.baseline: state the moves from that shared position are credited against each
+    other. An episode's branches count towards episodes_per_step's games, not in it."""
     shared_role: bool = False
     """One role for all seats instead of one role per seat."""
     invalid_action: InvalidActionConfig = InvalidActionConfig()
@@ -304,6 +309,17 @@ class AdvantageConfig(_Strict):
     """With baseline "state": a turn k own turns before the player's last is credited with
     return_discount**k of the final reward, so winning sooner and losing later pay (at 1.0 a
     missed win that still wins later costs nothing)."""
+    td_lambda: float = Field(1.0, ge=0.0, le=1.0)
+    """With baseline "state": below 1, a turn is credited with a lambda-return that bootstraps
+    from the state table's value of the player's next decision state (TD(lambda); 0: that value
+    alone, 1: the final reward alone), lowering the variance a single game's ending adds."""
+
+    @model_validator(mode="after")
+    def _state_options_need_state_baseline(self):
+        for key, value in (("return_discount", self.return_discount), ("td_lambda", self.td_lambda)):
+            if value != 1.0 and self.baseline != "state":
+                raise ValueError(f"{key}={value} only applies with baseline: state (baseline is {self.baseline!r})")
+        return self
 
 
 class LossConfig(_Strict):

@@ -117,6 +117,12 @@ def test_set_override_with_a_bad_list_index_is_a_config_error(override):
     assert "arenas" in msg
 
 
+@pytest.mark.parametrize("override", ["advantages.td_lambda=0.5", "advantages.return_discount=0.8"])
+def test_state_baseline_options_without_the_state_baseline_are_named(override):
+    msg = error_of(data=minimal(), overrides=[override])
+    assert override.split(".")[1].split("=")[0] in msg and "baseline: state" in msg
+
+
 def test_apply_override_in_place():
     data = {"a": [{"b": 1}, {"b": 2}]}
     apply_override(data, "a.1.b=5")

@@ -222,6 +222,30 @@ def test_return_discount_pays_a_sooner_win_more_than_a_later_one():
     assert s[4].advantage == pytest.approx(-1.0 - (-0.5))
 
 
+def test_td_lambda_bootstraps_from_the_value_of_the_next_own_state():
+    # P0 reaches state 70 in both games from different first states (50, 51), wins game 1 and
+    # loses game 2 from it: at lambda 0 each first move is credited with the value of state 70
+    # (its two returns and the prior, the role baseline), not with how its own game ended.
+    ep1 = episode([at(0, 1, 50), at(1, 2, 60), at(0, 3, 70)], [1.0, -1.0])
+    ep2 = episode([at(0, 4, 51), at(1, 5, 61), at(0, 6, 70)], [-1.0, 1.0])
+
+    def credit(lam):
+        return by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", td_lambda=lam).assign([ep1, ep2]))
+
+    # P0's role baseline (RAE, alpha 0.5): 0 for game 1, 0.5 for game 2; prior 1.
+    # V(70) per sample = (1 + -1 + prior * its fallback) / (2 + prior): 0 in game 1, 1/6 in game 2
+    td0, half, mc = credit(0.0), credit(0.5), credit(1.0)
+    assert mc[1].advantage == pytest.approx(1.0 - 0.0) and mc[4].advantage == pytest.approx(-1.0 - 0.5)
+    assert td0[1].advantage == pytest.approx(0.0 - 0.0)
+    assert td0[4].advantage == pytest.approx(1 / 6 - 0.5)
+    assert half[1].advantage == pytest.approx(0.5 * 0.0 + 0.5 * 1.0 - 0.0)
+    assert half[4].advantage == pytest.approx(0.5 * (1 / 6) + 0.5 * -1.0 - 0.5)
+    # the last turns end the game: their target is the reward at any lambda
+    for s in (td0, half):
+        assert s[3].advantage == pytest.approx(mc[3].advantage) == pytest.approx(1.0 - (-1.0 + 0.0) / 2)
+        assert s[6].advantage == pytest.approx(mc[6].advantage) == pytest.approx(-1.0 - (1.0 + 0.5) / 2)
+
+
 def test_retried_attempts_keep_the_role_baseline_under_the_state_baseline():
     ep = episode([at(0, 1, 50), turn(0, 2, invalid=True), at(0, 3, 50), at(1, 4, 60)], [1.0, -1.0])
     s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep], lambda arena: -2.0))

@@ -273,3 +273,65 @@ def test_random_opening_that_ends_the_game_yields_an_episode_without_turns():
     assert all(sum(e.rewards) == 0.0 for e in episodes)
     with pytest.raises(ValueError, match="random_opening"):
         GameArena("k", "kuhn_poker", ROLES, RandomPolicy(), random_opening=-1)
+
+
+def _replay(game_name: str, episode):
+    from sparring.environments import make
+
+    game = make(game_name)
+    game.reset(seed=episode.seed)
+    for t in episode.turns:
+        if t.action is not None:
+            game.step(t.action)
+    return game
+
+
+def _trainable_random(seed: int) -> ScriptedPolicy:
+    """A stand-in learner: random legal moves, marked trainable (as the model's turns are)."""
+    import random
+
+    rng = random.Random(seed)
+    return ScriptedPolicy(lambda observation, legal: f"[{rng.choice(legal)}]", trainable=True)
+
+
+def _prefix(episode) -> int:
+    return next(i for i, t in enumerate(episode.turns + [None]) if t is None or t.trainable)
+
+
+def test_branches_continue_games_from_a_shared_decision():
+    ttt_roles = seat_roles("tictactoe", 2, SamplingParams(4))
+
+    def arena(**kw):
+        return GameArena("t", "tictactoe", ttt_roles, _trainable_random(3), branches=4, **kw)
+
+    episodes = run(arena().play_step(0, list(range(30))))
+    assert len(episodes) == 30 * 4
+    for i in range(30):
+        original, *branches = episodes[4 * i : 4 * i + 4]
+        assert original.metadata["branch"] == 0 and all(t.trainable for t in original.turns)
+        assert [b.metadata["branch"] for b in branches] == [1, 2, 3]
+        k = _prefix(branches[0])
+        for b in branches:
+            assert _prefix(b) == k < len(b.turns) and b.seed == original.seed
+            # the prefix repeats the original game, untrained; from there on the branch plays on
+            assert [t.action for t in b.turns[:k]] == [t.action for t in original.turns[:k]]
+            assert b.turns[k].player == original.turns[k].player and all(t.trainable for t in b.turns[k:])
+            game = _replay("tictactoe", b)  # a complete legal game with its own outcome
+            assert game.done and [float(r) for r in game.returns()] == b.rewards
+    assert len({_prefix(e) for e in episodes if e.metadata["branch"]}) > 3  # spread over the game
+    again = run(arena().play_step(0, list(range(30))))
+    assert [_prefix(e) for e in again] == [_prefix(e) for e in episodes]  # seeded per episode
+    with pytest.raises(ValueError, match="branches"):
+        GameArena("t", "tictactoe", ttt_roles, RandomPolicy(), branches=0)
+
+
+def test_branches_against_a_fixed_opponent_resample_the_learners_move():
+    ttt_roles = seat_roles("tictactoe", 2, SamplingParams(4))
+    arena = GameArena("t", "tictactoe", ttt_roles, _trainable_random(3), opponent=RandomPolicy(seed=4), branches=2)
+    episodes = run(arena.play_step(0, list(range(20))))
+    assert len(episodes) == 40
+    for original, branch in zip(episodes[::2], episodes[1::2]):
+        k = _prefix(branch)  # the prefix is untrained, opponent turns included
+        assert [t.action for t in branch.turns[:k]] == [t.action for t in original.turns[:k]]
+        assert branch.turns[k].player == original.metadata["learner_seat"]  # the learner's move is resampled
+        assert branch.metadata["opponent"] == original.metadata["opponent"] == "random"

@@ -9,10 +9,20 @@ rule (explicit, configurable) retries or forfeits, and every such attempt is cou
 `random_opening=N` (exploring starts, for training): each episode first plays a uniform number in
 [0, N] of uniformly random legal moves that nobody is trained on, so the agents meet positions
 their own near-deterministic play would never reach; evaluation arenas leave it at 0.
+
+`branches=K` (vine sampling, for training): after each game, K - 1 more games continue from a copy
+of one of its trainable decisions (chosen uniformly, seeded), each sampling that move afresh.
+The K moves from the one shared position then differ only in what followed them, so a per-state
+baseline (`advantages.baseline: state`) credits them against each other: a low-variance
+comparison of moves exactly where the model chose. Branch episodes repeat the shared prefix as
+untrained turns (a complete game record) and carry `metadata["branch"]` (1..K-1; 0 the original).
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -48,9 +58,12 @@ class GameArena:
         game_options: dict | None = None,
         invalid: InvalidActionRule = InvalidActionRule(),
         random_opening: int = 0,
+        branches: int = 1,
     ) -> None:
         if random_opening < 0:
             raise ValueError(f"arena {name!r}: random_opening must be >= 0, got {random_opening}")
+        if branches < 1:
+            raise ValueError(f"arena {name!r}: branches must be >= 1, got {branches}")
         self.name = name
         self.game_name = game
         self.game_options = dict(game_options or {})
@@ -62,6 +75,7 @@ class GameArena:
         self.opponent = opponent
         self.invalid = invalid
         self.random_opening = random_opening
+        self.branches = branches
 
     def _open(self, game, seed: int) -> int:
         """Play the episode's random opening moves (seeded by the episode); returns how many."""
@@ -97,16 +111,47 @@ class GameArena:
         return getattr(policy, "name", type(policy).__name__)
 
     async def play(self, seed: int) -> Episode:
+        return (await self._play(seed, record=False))[0]
+
+    async def play_step(self, step: int, seeds: list[int]) -> list[Episode]:
+        """The step's episodes: with branches > 1 each game is followed by its branches."""
+        if self.branches == 1:
+            return list(await asyncio.gather(*[self.play(s) for s in seeds]))
+        games = await asyncio.gather(*[self._play_branched(s) for s in seeds])
+        return [e for episodes in games for e in episodes]
+
+    async def _play_branched(self, seed: int) -> list[Episode]:
+        episode, snapshots = await self._play(seed, record=True)
+        if not snapshots:  # e.g. a forfeit before the learner ever moved, or no trainable seat
+            return [episode]
+        game, prefix_len = random.Random(f"branch/{seed}").choice(snapshots)
+        prefix = [dataclasses.replace(t, trainable=False) for t in episode.turns[:prefix_len]]
+        branches = await asyncio.gather(*[
+            self._continue(copy.deepcopy(game), seed, list(prefix), episode.metadata["opening_moves"], branch=b)
+            for b in range(1, self.branches)
+        ])
+        return [episode, *branches]
+
+    async def _play(self, seed: int, record: bool) -> tuple[Episode, list]:
         game = make(self.game_name, **self.game_options)
         game.reset(seed=seed)
         opening = self._open(game, seed)
+        snapshots: list = [] if record else None
+        return await self._continue(game, seed, [], opening, snapshots=snapshots), snapshots
+
+    async def _continue(self, game, seed: int, turns: list[Turn], opening: int, branch: int = 0,
+                        snapshots: list | None = None) -> Episode:
+        """Play `game` from its current state to the end; `turns` holds what came before.
+        With `snapshots`, a (game copy, turns so far) is kept before every trainable decision."""
         agents = self.agents(seed)
-        turns: list[Turn] = []
+        start = len(turns)
         forfeit: int | None = None
         while not game.done:
             player = game.current_player
             legal = game.legal_actions()
             observation = game.observation(player)
+            if snapshots is not None and agents[player].policy is self.learner:
+                snapshots.append((copy.deepcopy(game), len(turns)))
             for _attempt in range(self.invalid.retries + 1):
                 turn = await agents[player].act(player, observation, legal, game)
                 turns.append(turn)
@@ -124,19 +169,15 @@ class GameArena:
         else:
             rewards = [self.invalid.opponent_reward] * self.num_players
             rewards[forfeit] = self.invalid.penalty
-        return Episode(
-            arena=self.name,
-            task=self.game_name,
-            seed=seed,
-            turns=turns,
-            rewards=rewards,
-            roles=[r.name for r in self.roles],
-            metadata={
-                "forfeit": forfeit,
-                "invalid_attempts": sum(t.invalid for t in turns),
-                "learner_seat": self.learner_seat(seed),
-                "game_turns": game.turn,
-                "opening_moves": opening,
-                "opponent": self._opponent_name(agents, seed),
-            },
-        )
+        metadata = {
+            "forfeit": forfeit,
+            "invalid_attempts": sum(t.invalid for t in turns[start:]),
+            "learner_seat": self.learner_seat(seed),
+            "game_turns": game.turn,
+            "opening_moves": opening,
+            "opponent": self._opponent_name(agents, seed),
+        }
+        if self.branches > 1:
+            metadata["branch"] = branch
+        return Episode(arena=self.name, task=self.game_name, seed=seed, turns=turns, rewards=rewards,
+                       roles=[r.name for r in self.roles], metadata=metadata)

@@ -9,7 +9,7 @@ against hand-computed values.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import torch
 
@@ -126,18 +126,24 @@ class StateBaseline:
         self.prior = prior
         self.table: dict[Hashable, list[float]] = {}  # state -> [weighted return sum, weight]
 
-    def __call__(self, rewards: torch.Tensor, states: Sequence[Hashable], fallback: torch.Tensor) -> torch.Tensor:
+    def __call__(self, rewards: torch.Tensor, states: Sequence[Hashable], fallback: torch.Tensor,
+                 targets: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """Advantages `target - b` (target: the return itself, or `targets(values)` built from
+        every sample's state value, this batch included: TD(lambda) bootstraps), then the update."""
         rewards = _check(rewards, states)
+        fallback = torch.as_tensor(fallback, dtype=torch.float32).tolist()
         batch: dict[Hashable, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for r, s in zip(rewards.tolist(), states):
             batch[s][0] += r
             batch[s][1] += 1.0
-        adv = torch.empty_like(rewards)
-        for i, (r, s, f) in enumerate(zip(rewards.tolist(), states, torch.as_tensor(fallback).tolist())):
+        baseline = torch.empty_like(rewards)
+        values = torch.empty_like(rewards)
+        for i, (r, s, f) in enumerate(zip(rewards.tolist(), states, fallback)):
             old_sum, old_n = self.table.get(s, (0.0, 0.0))
-            others_sum = old_sum + batch[s][0] - r
-            others_n = old_n + batch[s][1] - 1.0
-            adv[i] = r - (others_sum + self.prior * f) / (others_n + self.prior)
+            total, n = old_sum + batch[s][0], old_n + batch[s][1]
+            baseline[i] = (total - r + self.prior * f) / (n - 1.0 + self.prior)  # leave-one-out
+            values[i] = (total + self.prior * f) / (n + self.prior)
+        adv = (rewards if targets is None else targets(values)) - baseline
         kept = {}
         for s, (total, n) in self.table.items():
             if n * self.decay >= 0.05:

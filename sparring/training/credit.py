@@ -7,7 +7,10 @@ turn k turns before the player's last. A failed attempt that was retried is its 
 one-turn trajectory with the retry penalty as reward. With `baseline="state"`, RAE's turns are
 credited against the mean return from the same prompt (`advantages.StateBaseline`), falling back
 to the role's baseline where a state has not recurred; `return_discount` < 1 discounts those
-returns by the turns left, so that a sooner win (or a later loss) is worth more.
+returns by the turns left, so that a sooner win (or a later loss) is worth more, and `td_lambda`
+< 1 credits a turn with a lambda-return instead of the final reward alone: it bootstraps from the
+tabular value of the player's next decision state, so a move is judged by how good the position
+it led to usually is rather than by how this one game happened to end (less variance).
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ class AdvantageAssigner:
     """Holds estimator state (RAE baselines) and applies per-role estimator choices."""
 
     def __init__(self, default: str = "rae", per_role: dict[str, str] | None = None, rae_alpha: float = 0.95, gamma: float = 1.0,
-                 baseline: str = "role", state_decay: float = 0.8, return_discount: float = 1.0) -> None:
+                 baseline: str = "role", state_decay: float = 0.8, return_discount: float = 1.0,
+                 td_lambda: float = 1.0) -> None:
         for name in [default, *(per_role or {}).values()]:
             if name not in adv.ESTIMATORS:
                 raise ValueError(f"unknown advantage estimator {name!r}; choose from {adv.ESTIMATORS}")
@@ -73,6 +77,9 @@ class AdvantageAssigner:
         self.state_baseline = adv.StateBaseline(decay=state_decay) if baseline == "state" else None
         self.gamma = gamma
         self.return_discount = return_discount
+        if not 0.0 <= td_lambda <= 1.0:
+            raise ValueError(f"td_lambda must be in [0, 1], got {td_lambda}")
+        self.td_lambda = td_lambda
 
     def estimator_for(self, role: str) -> str:
         return self.per_role.get(role, self.default)
@@ -103,12 +110,13 @@ class AdvantageAssigner:
 
     def _state_credit(self, trajs: list[Trajectory], values: torch.Tensor) -> dict[tuple[int, int], float]:
         """Per-turn advantages against the state baseline for RAE's non-retry trajectories."""
-        where, rewards, states, fallback = [], [], [], []
+        where, rewards, states, fallback, runs = [], [], [], [], []
         for i, t in enumerate(trajs):
             if t.retry or self.estimator_for(t.role) != "rae":
                 continue
             role_baseline = t.reward - float(values[i])  # RAE's baseline before this batch's update
             n = len(t.turns)
+            runs.append(range(len(where), len(where) + n))
             for k, turn in enumerate(t.turns):
                 discount = self.return_discount ** (n - 1 - k)
                 where.append((i, k))
@@ -117,8 +125,20 @@ class AdvantageAssigner:
                 fallback.append(role_baseline * discount)
         if not where:
             return {}
-        a = self.state_baseline(torch.tensor(rewards), states, torch.tensor(fallback))
+        returns = torch.tensor(rewards)
+        targets = None if self.td_lambda == 1.0 else lambda v: self._lambda_returns(returns, v, runs)
+        a = self.state_baseline(returns, states, torch.tensor(fallback), targets)
         return dict(zip(where, a.tolist()))
+
+    def _lambda_returns(self, returns: torch.Tensor, values: torch.Tensor, runs: list[range]) -> torch.Tensor:
+        """Per turn: G_k = d * ((1 - lambda) * V(next own state) + lambda * G_(k+1)), the last
+        turn's G being its (final) return; at lambda 1 this is the discounted return itself."""
+        lam, d = self.td_lambda, self.return_discount
+        out = returns.clone()
+        for run in runs:
+            for j in reversed(run[:-1]):
+                out[j] = d * ((1.0 - lam) * values[j + 1] + lam * out[j + 1])
+        return out
 
     def assign(self, episodes: list[Episode], retry_penalty: Callable[[str], float] = lambda arena: -1.0) -> list[Sample]:
         trajs = trajectories(episodes, retry_penalty)

@@ -81,7 +81,7 @@ class Trainer:
         self.retry_penalty = {a.name: a.invalid_action.retry_penalty for a in cfg.arenas}
         self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma,
                                           cfg.advantages.baseline, cfg.advantages.state_decay,
-                                          cfg.advantages.return_discount)
+                                          cfg.advantages.return_discount, cfg.advantages.td_lambda)
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -140,7 +140,8 @@ class Trainer:
                                   dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
                                   run_dir=self.run_dir / "opponents" / a.name,
                                   initial_model=self.learner.model, tokenizer=self.tokenizer)
-        return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a), a.random_opening)
+        return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a), a.random_opening,
+                         a.branches)
 
     def _stateful(self):
         """(key, object) for every arena and opponent that carries resumable state."""
