@@ -130,6 +130,35 @@ def test_micro_batching_equals_full_batch_and_reference(tiny_model, tokenizer, g
         torch.testing.assert_close(g_full[n], g_ref[n], atol=1e-6, rtol=1e-4, msg=n)
 
 
+@pytest.mark.parametrize("aggregation", ["token_mean", "sequence_mean"])
+def test_identical_samples_share_a_row_with_the_same_update(tiny_model, tokenizer, generations, aggregation):
+    # copies of three samples with other advantages (both signs: PPO clips them at opposite ends)
+    base = make_samples(generations, ADVANTAGES, logprob_noise=0.4, seed=1)
+    copies = [replace(base[i], advantage=a) for i, a in ((0, -2.0), (0, 0.5), (1, 1.5), (2, 2.0), (2, 2.0))]
+    samples = base + copies
+    merged = batching.build(samples, 3, tokenizer.pad_token_id)
+    plain = batching.build(samples, 3, tokenizer.pad_token_id, merge=False)
+    assert sum(len(mb.advantages) for mb in merged) == 8 and sum(len(mb.advantages) for mb in plain) == 13
+    assert sorted(c for mb in merged for c in mb.counts.tolist()) == [1] * 5 + [2, 3, 3]
+    assert sum(mb.advantages.sum().item() for mb in merged) == pytest.approx(sum(s.advantage for s in samples))
+    results = []
+    for batches in (merged, plain):
+        model = copy.deepcopy(tiny_model)
+        learner = learner_for(model, aggregation=aggregation, kl_coef=0.2, entropy_coef=0.05)
+        torch.manual_seed(3)
+        with torch.no_grad():  # move the policy off the reference so the KL term has a gradient
+            for p in model.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        results.append((learner.update(batches), grads_of(model)))
+    (s_merged, g_merged), (s_plain, g_plain) = results
+    assert 0.0 < s_plain["loss/clip_fraction"] < 1.0 and s_plain["loss/kl"] > 0
+    # (clip_fraction, a logged figure, reads a mixed-sign row by the sign of its summed advantage)
+    for key in ("loss/total", "loss/pg", "loss/kl", "loss/entropy", "loss/ratio_mean"):
+        assert s_merged[key] == pytest.approx(s_plain[key], abs=1e-5), key
+    for n in g_plain:
+        torch.testing.assert_close(g_merged[n], g_plain[n], atol=1e-6, rtol=1e-4, msg=n)
+
+
 def test_aggregations_differ(tiny_model, tokenizer, generations):
     # sanity: the two modes are not the same number when sequence lengths differ
     samples = make_samples(generations, ADVANTAGES, logprob_noise=0.4, seed=1)

@@ -94,17 +94,19 @@ class Learner:
         terms = policy_loss(
             logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
             total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
-            ref_logp=ref_logp, entropy=entropy, **self.loss_args,
+            ref_logp=ref_logp, entropy=entropy, negative_advantages=mb.negative_advantages, counts=mb.counts,
+            **self.loss_args,
         )
         terms.loss.backward()
-        share = mb.loss_mask.sum().item() / max(mb.total_tokens, 1) / steps
+        tokens = (mb.loss_mask.sum(-1) * (1 if mb.counts is None else mb.counts)).sum().item()
+        share = tokens / max(mb.total_tokens, 1) / steps
         totals["loss/total"] += terms.loss.item() / steps
         totals["loss/pg"] += terms.pg / steps
         totals["loss/kl"] += terms.kl / steps
         totals["loss/entropy"] += terms.entropy / steps
         totals["loss/clip_fraction"] += terms.clip_fraction * share
         totals["loss/ratio_mean"] += terms.ratio_mean * share
-        return int(mb.loss_mask.sum().item())
+        return int(tokens)
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}

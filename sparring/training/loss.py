@@ -48,12 +48,15 @@ def token_logprobs(model, input_ids, attention_mask, temperature: float, with_en
     return logp, entropy
 
 
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, total_tokens: int, total_sequences: int) -> torch.Tensor:
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, total_tokens: int, total_sequences: int,
+              counts: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the batch's tokens or sequences; a row standing for `counts` samples counts so often."""
     if how == "token_mean":
-        return (per_token * mask).sum() / max(total_tokens, 1)
+        weight = mask if counts is None else mask * counts.unsqueeze(-1)
+        return (per_token * weight).sum() / max(total_tokens, 1)
     if how == "sequence_mean":
         per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-        return per_seq.sum() / max(total_sequences, 1)
+        return (per_seq if counts is None else per_seq * counts).sum() / max(total_sequences, 1)
     raise ValueError(f"unknown aggregation {how!r}; use 'token_mean' or 'sequence_mean'")
 
 
@@ -72,28 +75,45 @@ def policy_loss(
     kl_coef: float = 0.0,
     entropy: torch.Tensor | None = None,
     entropy_coef: float = 0.0,
+    negative_advantages: torch.Tensor | None = None,
+    counts: torch.Tensor | None = None,
 ) -> LossTerms:
-    a = advantages.unsqueeze(-1)
+    """PPO's clipped surrogate (+ KL to a reference, - entropy bonus), aggregated over the batch.
+
+    A row may stand for `counts` identical samples (`batching`): then `advantages` is the sum of
+    their advantages and `negative_advantages` the part of it from negative ones; a
+    positive advantage meets the ratio clipped from above, a negative one from below, so
+    -(A+ * min(r, clip(r)) + A- * max(r, clip(r))) is exactly the copies' summed surrogate.
+    (The logged clip fraction reads such a row by the sign of its summed advantage.)
+    """
+    if negative_advantages is None:
+        positive, negative = advantages.clamp(min=0.0), advantages.clamp(max=0.0)
+    else:
+        positive, negative = advantages - negative_advantages, negative_advantages
+    weight = mask if counts is None else mask * counts.unsqueeze(-1)
     log_ratio = (logp - old_logp) * mask
     ratio = torch.exp(log_ratio)
-    unclipped = -a * ratio
-    clipped = -a * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
-    per_token = torch.maximum(unclipped, clipped)
+    clipped_ratio = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    per_token = -(positive.unsqueeze(-1) * torch.minimum(ratio, clipped_ratio)
+                  + negative.unsqueeze(-1) * torch.maximum(ratio, clipped_ratio))
     pg = aggregate(per_token, mask, aggregation, total_tokens, total_sequences)
     loss = pg
     kl_value = torch.zeros(())
     if ref_logp is not None and kl_coef > 0:
         d = (ref_logp - logp) * mask
         k3 = torch.exp(d) - d - 1.0  # unbiased, non-negative KL estimator (Schulman)
-        kl_value = aggregate(k3, mask, aggregation, total_tokens, total_sequences)
+        kl_value = aggregate(k3, mask, aggregation, total_tokens, total_sequences, counts)
         loss = loss + kl_coef * kl_value
     ent_value = torch.zeros(())
     if entropy is not None:
-        ent_value = aggregate(entropy, mask, aggregation, total_tokens, total_sequences)
+        ent_value = aggregate(entropy, mask, aggregation, total_tokens, total_sequences, counts)
         if entropy_coef > 0:
             loss = loss - entropy_coef * ent_value
-    n = mask.sum().clamp(min=1)
+    n = weight.sum().clamp(min=1)
     with torch.no_grad():
-        clip_frac = ((clipped > unclipped).float() * mask).sum() / n
-        ratio_mean = (ratio * mask).sum() / n
+        net = positive + negative
+        net = net.unsqueeze(-1)
+        clipped_away = ((net > 0) & (ratio > clipped_ratio)) | ((net < 0) & (ratio < clipped_ratio))
+        clip_frac = (clipped_away.float() * weight).sum() / n
+        ratio_mean = (ratio * weight).sum() / n
     return LossTerms(loss, pg.item(), kl_value.item(), ent_value.item(), clip_frac.item(), ratio_mean.item())
