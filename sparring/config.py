@@ -286,9 +286,12 @@ class WarmStartConfig(_Strict):
     """SFT learning rate."""
     batch_size: int = Field(32, ge=1)
     """SFT per-device batch size."""
-    keep: Literal["all", "winners"] = "all"
-    """Which random-play moves become targets: all (format only), or only those of the player who
-    went on to win that random game (outcome-filtered random play: no scripted strategy)."""
+    keep: Literal["all", "winners", "best"] = "all"
+    """Which random-play moves become targets: all (format only); winners: only those of the player
+    who went on to win that random game; best: per position, the move whose random games ended
+    best for the mover (Monte-Carlo policy improvement over random play). No scripted strategy."""
+    games: int = Field(0, ge=0)
+    """With keep: best, how many random games score the moves (0: four per example)."""
 
 
 class AdvantageConfig(_Strict):

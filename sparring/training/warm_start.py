@@ -3,8 +3,12 @@
 A freshly initialised tiny model cannot yet write a legal move. This stage teaches the answer
 format only: the targets are uniformly random legal actions, so it carries no strategy. With
 `keep="winners"` only the eventual winner's moves of each random game are kept: the game's own
-outcome filters the targets (still no scripted strategy). Prompts are built by the same roles
-the arena uses, so the SFT prompt tokens equal the rollout ones.
+outcome filters the targets (still no scripted strategy). With `keep="best"` each position of the
+random games is labelled with the move whose random games ended best for the mover, over all the
+games that passed through that position: one step of Monte-Carlo policy improvement over uniform
+random play, learned offline (a reward signal from the rules, no scripted strategy, no search at
+play time). Prompts are built by the same roles the arena uses, so the SFT prompt tokens equal
+the rollout ones.
 """
 
 from __future__ import annotations
@@ -18,20 +22,27 @@ from sparring.environments import make
 
 log = logging.getLogger(__name__)
 
-WARM_START_KEEP = ("all", "winners")
+WARM_START_KEEP = ("all", "winners", "best")
 
 
-def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all") -> list[dict]:
+def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all",
+                games: int = 0) -> list[dict]:
     """Prompt/completion pairs from random legal play, spread evenly over the arenas' games.
 
     keep="all" takes every move (format only). keep="winners" takes only the moves of the player
     whose payoff ended strictly highest, i.e. behaviour cloning of the random games each player
     won: the targets are still random legal moves, but filtered by the game's own outcome (the
     move that completed a win is always among them), so the stage carries a reward signal from
-    the rules and no scripted strategy. Drawn games contribute nothing.
+    the rules and no scripted strategy. Drawn games contribute nothing. keep="best": see
+    `_best_moves`.
     """
     if keep not in WARM_START_KEEP:
         raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
+    if keep == "best":
+        per_arena = -(-examples // len(arenas))
+        scored = max(games // len(arenas), per_arena) if games else 4 * per_arena
+        return [row for a, arena in enumerate(arenas)
+                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a)][:examples]
     rows: list[dict] = []
     per_arena = -(-examples // len(arenas))
     for a, (game_name, options, roles) in enumerate(arenas):
@@ -61,6 +72,41 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
             if count == 0 and g >= 1000:
                 raise ValueError(f"warm_start.keep=winners: 1000 random games of {game_name!r} had no winner")
     return rows[:examples]
+
+
+def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int, games: int, seed: int) -> list[dict]:
+    """Monte-Carlo policy improvement over random play: `games` uniformly random games; every
+    (position, move) is scored by the mover's mean payoff over the games that made that move from
+    that position; then the positions, in the order and number random play visits them, become
+    rows whose target is the best-scoring move tried there (ties: the first tried). Positions
+    seen once keep their random move, so rare positions teach the format only."""
+    rng = random.Random(seed)
+    visits: list[tuple[int, str]] = []  # (player, observation), in play order
+    stats: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for g in range(games):
+        game = make(game_name, **options)
+        game.reset(seed=seed * 1_000_003 + g)
+        moves = []
+        while not game.done:
+            player = game.current_player
+            state = (player, game.observation(player))
+            action = game.sample_action(rng)
+            moves.append((state, action))
+            game.step(action)
+        returns = game.returns()
+        for state, action in moves:
+            total = stats.setdefault(state, {}).setdefault(action, [0.0, 0.0])
+            total[0] += returns[state[0]]
+            total[1] += 1.0
+            visits.append(state)
+    rows = []
+    for player, observation in visits[:examples]:
+        scored = stats[(player, observation)]
+        best = max(scored, key=lambda a: scored[a][0] / scored[a][1])  # max keeps the first of equals
+        role = roles[player]
+        rows.append({"prompt": role.messages(observation),
+                     "completion": [{"role": "assistant", "content": role.format_action(best)}]})
+    return rows
 
 
 def _winners(game) -> set[int]:
