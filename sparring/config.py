@@ -173,7 +173,7 @@ class GameArenaConfig(_Strict):
     """Vine sampling: after each game, branches - 1 more games continue from a copy of one of its
     trainable decisions (chosen uniformly), each sampling that move afresh; with
     advantages.baseline: state the moves from that shared position are credited against each
-    other. An episode's branches count towards episodes_per_step's games, not in it."""
+    other. An episode's branches come on top of episodes_per_step. (TicTacToe: no gain, README.)"""
     shared_role: bool = False
     """One role for all seats instead of one role per seat."""
     invalid_action: InvalidActionConfig = InvalidActionConfig()
@@ -315,7 +315,8 @@ class AdvantageConfig(_Strict):
     td_lambda: float = Field(1.0, ge=0.0, le=1.0)
     """With baseline "state": below 1, a turn is credited with a lambda-return that bootstraps
     from the state table's value of the player's next decision state (TD(lambda); 0: that value
-    alone, 1: the final reward alone), lowering the variance a single game's ending adds."""
+    alone, 1: the final reward alone), lowering the variance a single game's ending adds.
+    (TicTacToe: no gain at 0.5, README.)"""
 
     @model_validator(mode="after")
     def _state_options_need_state_baseline(self):
