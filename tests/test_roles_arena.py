@@ -275,10 +275,10 @@ def test_random_opening_that_ends_the_game_yields_an_episode_without_turns():
         GameArena("k", "kuhn_poker", ROLES, RandomPolicy(), random_opening=-1)
 
 
-def _replay(game_name: str, episode):
+def _replay(game_name: str, episode, **options):
     from sparring.environments import make
 
-    game = make(game_name)
+    game = make(game_name, **options)
     game.reset(seed=episode.seed)
     for t in episode.turns:
         if t.action is not None:
@@ -335,3 +335,23 @@ def test_branches_against_a_fixed_opponent_resample_the_learners_move():
         assert [t.action for t in branch.turns[:k]] == [t.action for t in original.turns[:k]]
         assert branch.turns[k].player == original.metadata["learner_seat"]  # the learner's move is resampled
         assert branch.metadata["opponent"] == original.metadata["opponent"] == "random"
+
+
+def test_branches_replay_games_with_chance_from_the_same_deal():
+    # Kuhn Poker deals at reset and Liar's Dice rolls: a branch replays the seeded game to its
+    # branch point, so it holds the original's cards/dice and the prefix's moves stay legal.
+    for game_name, options in (("kuhn_poker", {"hands": 3}), ("liars_dice", {})):
+        roles = seat_roles(game_name, 2, SamplingParams(4))
+        rng = __import__("random").Random(5)
+        # the answer carries the observation it was given (the first bracket alone is parsed)
+        learner = ScriptedPolicy(lambda obs, legal: f"[{rng.choice(legal)}] after: {obs}", trainable=True)
+        arena = GameArena("g", game_name, roles, learner, game_options=options, branches=3)
+        episodes = run(arena.play_step(0, list(range(12))))
+        for i in range(12):
+            original, *branches = episodes[3 * i : 3 * i + 3]
+            for b in branches:
+                k = _prefix(b)
+                seen = [t.text.split("after: ", 1)[1] for t in b.turns[: k + 1]]
+                assert seen == [t.text.split("after: ", 1)[1] for t in original.turns[: k + 1]]
+                game = _replay(game_name, b, **options)
+                assert game.done and [float(r) for r in game.returns()] == b.rewards

@@ -10,18 +10,17 @@ rule (explicit, configurable) retries or forfeits, and every such attempt is cou
 [0, N] of uniformly random legal moves that nobody is trained on, so the agents meet positions
 their own near-deterministic play would never reach; evaluation arenas leave it at 0.
 
-`branches=K` (vine sampling, for training): after each game, K - 1 more games continue from a copy
-of one of its trainable decisions (chosen uniformly, seeded), each sampling that move afresh.
-The K moves from the one shared position then differ only in what followed them, so a per-state
-baseline (`advantages.baseline: state`) credits them against each other: a low-variance
-comparison of moves exactly where the model chose. Branch episodes repeat the shared prefix as
+`branches=K` (vine sampling, for training): after each game, K - 1 more games continue from one of
+its trainable decisions (chosen uniformly, seeded; the seeded game is replayed up to it), each
+sampling that move afresh. The K moves from the one shared position then differ only in what
+followed them, so a per-state baseline (`advantages.baseline: state`) credits them against each
+other: a low-variance comparison of moves exactly where the model chose. Branch episodes repeat the shared prefix as
 untrained turns (a complete game record) and carry `metadata["branch"]` (1..K-1; 0 the original).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import random
 from dataclasses import dataclass
@@ -121,28 +120,40 @@ class GameArena:
         return [e for episodes in games for e in episodes]
 
     async def _play_branched(self, seed: int) -> list[Episode]:
-        episode, snapshots = await self._play(seed, record=True)
-        if not snapshots:  # e.g. a forfeit before the learner ever moved, or no trainable seat
+        episode, decisions = await self._play(seed, record=True)
+        if not decisions:  # e.g. a forfeit before the learner ever moved, or no trainable seat
             return [episode]
-        game, prefix_len = random.Random(f"branch/{seed}").choice(snapshots)
+        prefix_len = random.Random(f"branch/{seed}").choice(decisions)
         prefix = [dataclasses.replace(t, trainable=False) for t in episode.turns[:prefix_len]]
         branches = await asyncio.gather(*[
-            self._continue(copy.deepcopy(game), seed, list(prefix), episode.metadata["opening_moves"], branch=b)
+            self._continue(self._replay(seed, prefix), seed, list(prefix), episode.metadata["opening_moves"], branch=b)
             for b in range(1, self.branches)
         ])
         return [episode, *branches]
 
-    async def _play(self, seed: int, record: bool) -> tuple[Episode, list]:
+    def _start(self, seed: int):
+        """A fresh game of this episode after its random opening; returns (game, opening moves)."""
         game = make(self.game_name, **self.game_options)
         game.reset(seed=seed)
-        opening = self._open(game, seed)
-        snapshots: list = [] if record else None
-        return await self._continue(game, seed, [], opening, snapshots=snapshots), snapshots
+        return game, self._open(game, seed)
+
+    def _replay(self, seed: int, turns: list[Turn]):
+        """The episode's game at the end of `turns` (games are deterministic given the seed)."""
+        game, _ = self._start(seed)
+        for t in turns:
+            if t.action is not None:
+                game.step(t.action)
+        return game
+
+    async def _play(self, seed: int, record: bool) -> tuple[Episode, list[int] | None]:
+        game, opening = self._start(seed)
+        decisions: list[int] | None = [] if record else None
+        return await self._continue(game, seed, [], opening, decisions=decisions), decisions
 
     async def _continue(self, game, seed: int, turns: list[Turn], opening: int, branch: int = 0,
-                        snapshots: list | None = None) -> Episode:
+                        decisions: list[int] | None = None) -> Episode:
         """Play `game` from its current state to the end; `turns` holds what came before.
-        With `snapshots`, a (game copy, turns so far) is kept before every trainable decision."""
+        With `decisions`, the number of turns so far is kept before every trainable decision."""
         agents = self.agents(seed)
         start = len(turns)
         forfeit: int | None = None
@@ -150,8 +161,8 @@ class GameArena:
             player = game.current_player
             legal = game.legal_actions()
             observation = game.observation(player)
-            if snapshots is not None and agents[player].policy is self.learner:
-                snapshots.append((copy.deepcopy(game), len(turns)))
+            if decisions is not None and agents[player].policy is self.learner:
+                decisions.append(len(turns))
             for _attempt in range(self.invalid.retries + 1):
                 turn = await agents[player].act(player, observation, legal, game)
                 turns.append(turn)
