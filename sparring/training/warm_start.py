@@ -38,13 +38,12 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
     """
     if keep not in WARM_START_KEEP:
         raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
+    per_arena = -(-examples // len(arenas))
     if keep == "best":
-        per_arena = -(-examples // len(arenas))
         scored = max(games // len(arenas), per_arena) if games else 4 * per_arena
         return [row for a, arena in enumerate(arenas)
                 for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a)][:examples]
     rows: list[dict] = []
-    per_arena = -(-examples // len(arenas))
     for a, (game_name, options, roles) in enumerate(arenas):
         rng = random.Random(seed * 7919 + a)
         g = 0
@@ -56,13 +55,8 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
             moves: list[tuple[int, dict]] = []
             while not game.done and (keep == "winners" or count + len(moves) < per_arena):
                 player = game.current_player
-                role = roles[player]
-                obs = game.observation(player)
                 action = game.sample_action(rng)  # rng.choice(legal), or the rules' own sampler for free text
-                moves.append((player, {
-                    "prompt": role.messages(obs),
-                    "completion": [{"role": "assistant", "content": role.format_action(action)}],
-                }))
+                moves.append((player, _row(roles[player], game.observation(player), action)))
                 game.step(action)
             winners = _winners(game) if keep == "winners" else {p for p, _ in moves}
             kept = [row for player, row in moves if player in winners]
@@ -98,15 +92,20 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
             total = stats.setdefault(state, {}).setdefault(action, [0.0, 0.0])
             total[0] += returns[state[0]]
             total[1] += 1.0
-            visits.append(state)
+            if len(visits) < examples:
+                visits.append(state)
     rows = []
-    for player, observation in visits[:examples]:
+    for player, observation in visits:
         scored = stats[(player, observation)]
         best = max(scored, key=lambda a: scored[a][0] / scored[a][1])  # max keeps the first of equals
-        role = roles[player]
-        rows.append({"prompt": role.messages(observation),
-                     "completion": [{"role": "assistant", "content": role.format_action(best)}]})
+        rows.append(_row(roles[player], observation, best))
     return rows
+
+
+def _row(role: Role, observation: str, action: str) -> dict:
+    """One SFT example: the arena's prompt for this observation, the action as a model answer."""
+    return {"prompt": role.messages(observation),
+            "completion": [{"role": "assistant", "content": role.format_action(action)}]}
 
 
 def _winners(game) -> set[int]:
