@@ -292,6 +292,19 @@ class WarmStartConfig(_Strict):
     best for the mover (Monte-Carlo policy improvement over random play). No scripted strategy."""
     games: int = Field(0, ge=0)
     """With keep: best, how many random games score the moves (0: four per example)."""
+    rollouts: int = Field(0, ge=0)
+    """With keep: best, score each visited position's moves by this many random continuations
+    after each move instead of by the games that passed through it (0: by the games)."""
+    unique: bool = False
+    """With keep: best, one row per distinct position visited (`examples` then counts visits),
+    so the rare deep positions weigh as much as the openings random play keeps revisiting."""
+
+    @model_validator(mode="after")
+    def _options_need_best(self):
+        for key, value in (("rollouts", self.rollouts), ("unique", self.unique)):
+            if value and self.keep != "best":
+                raise ValueError(f"{key}={value} only applies with keep: best (keep is {self.keep!r})")
+        return self
 
 
 class AdvantageConfig(_Strict):

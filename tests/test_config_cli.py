@@ -123,6 +123,12 @@ def test_state_baseline_options_without_the_state_baseline_are_named(override):
     assert override.split(".")[1].split("=")[0] in msg and "baseline: state" in msg
 
 
+@pytest.mark.parametrize("override", ["warm_start.rollouts=8", "warm_start.unique=true"])
+def test_warm_start_best_only_options_without_keep_best_are_named(override):
+    msg = error_of(data=minimal(), overrides=[override])
+    assert override.split(".")[1].split("=")[0] in msg and "keep: best" in msg
+
+
 def test_apply_override_in_place():
     data = {"a": [{"b": 1}, {"b": 2}]}
     apply_override(data, "a.1.b=5")

@@ -83,3 +83,91 @@ def test_best_labels_each_position_with_its_best_scoring_random_move():
 def test_unknown_keep_is_rejected():
     with pytest.raises(ValueError, match="warm_start.keep"):
         transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep="losers")
+
+
+def _play(moves: str):
+    game = make("tictactoe", view="compact")
+    game.reset(seed=0)
+    for cell in moves:
+        game.step(cell)
+    return game
+
+
+def test_rollouts_score_every_legal_move_and_find_the_win_and_the_block():
+    import random
+
+    from sparring.training.warm_start import _simulate
+
+    # X: 0 1 _ / O: 3 4 _ ; X to move. 2 wins at once (every continuation scores exactly +1);
+    # anything else lets O win at 5 unless O's random reply misses it.
+    win = _play("03142"[:4])
+    scored: dict = {}
+    _simulate(win, scored, 16, random.Random(0))
+    assert set(scored) == set(win.legal_actions()) and all(n == 16 for _, n in scored.values())
+    assert scored["2"][0] / 16 == 1.0
+    assert max(scored, key=lambda a: scored[a][0] / scored[a][1]) == "2"
+    # O to move after X 0, O 4, X 1: X threatens 2; O must block there.
+    block = _play("041")
+    scored = {}
+    _simulate(block, scored, 64, random.Random(1))
+    assert max(scored, key=lambda a: scored[a][0] / scored[a][1]) == "2"
+    # A second visit of a perfect-information position adds nothing once every move has its count.
+    before = {a: list(v) for a, v in scored.items()}
+    _simulate(block, scored, 64, random.Random(2))
+    assert scored == before
+
+
+def test_rollouts_with_hidden_information_add_one_continuation_per_visit():
+    import random
+
+    from sparring.training.warm_start import _simulate
+
+    game = make("kuhn_poker")
+    game.reset(seed=0)
+    scored: dict = {}
+    for visit in range(3):
+        _simulate(game, scored, 2, random.Random(visit))
+        assert all(n == min(visit + 1, 2) for _, n in scored.values())
+    assert set(scored) == set(game.legal_actions())
+
+
+def test_rollouts_keep_the_positions_of_random_play_and_label_the_wins():
+    kw = dict(seed=4, keep="best")
+    by_games = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, games=2000, **kw)
+    by_rollouts = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, rollouts=32, **kw)
+    assert [r["prompt"] for r in by_rollouts] == [r["prompt"] for r in by_games]
+    # Where the mover can complete a line, a simulated win scores exactly +1, the maximum; another
+    # move ties only if all its 32 random continuations also win (97 of these 103 labels complete
+    # a line; random play's own moves complete one in 43% of such positions).
+    import re
+
+    lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+    checked = taken = 0
+    for row in by_rollouts:
+        text = row["prompt"][-1]["content"]
+        me = re.search(r"You are (\w)", text).group(1)
+        cells = re.findall(r"\((\w)\)|\[(\d)\]", text)
+        board = [mark or None for mark, _ in cells]
+        wins = {c for line in lines for c in line
+                if board[c] is None and sum(board[o] == me for o in line) == 2}
+        if wins:
+            checked += 1
+            taken += int(row["completion"][0]["content"].strip("[]")) in wins
+    assert checked > 10 and taken / checked >= 0.9
+
+
+def test_unique_keeps_each_visited_position_once_in_order_of_first_visit():
+    kw = dict(seed=5, keep="best", rollouts=4)
+    every = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, **kw)
+    once = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, unique=True, **kw)
+    first: dict = {}
+    for row in every:
+        first.setdefault(row["prompt"][-1]["content"], row)
+    assert 100 < len(once) < 600  # random play revisits the openings
+    assert once == list(first.values())
+
+
+@pytest.mark.parametrize("option", [{"rollouts": 4}, {"unique": True}])
+def test_best_only_options_need_keep_best(option):
+    with pytest.raises(ValueError, match=f"warm_start.{next(iter(option))}"):
+        transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep="winners", **option)

@@ -79,8 +79,13 @@ class Game(ABC):
         return list(result) if result is not None else [0.0] * self.num_players
 
     def clone(self) -> "Game":
-        """An independent copy of the full state (rng included)."""
-        return copy.deepcopy(self)
+        """An independent copy of the full state (rng included).
+
+        The rng is copied through its state tuple: deep-copying a `random.Random` costs ~280 us,
+        ten times the rest of a TicTacToe board, and warm-start rollouts clone per simulation."""
+        rng = random.Random()
+        rng.setstate(self.rng.getstate())
+        return copy.deepcopy(self, {id(self.rng): rng})
 
     # ----- the rules hooks (a game author writes these) -----------------------------------
     @abstractmethod

@@ -196,8 +196,9 @@ class Trainer:
         games = [(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()]
         others = [a for a in self.cfg.arenas if a.kind != "game"]
         share = -(-examples // len(self.cfg.arenas))
-        rows = transcripts(games, share * len(games), self.cfg.run.seed, self.cfg.warm_start.keep,
-                           self.cfg.warm_start.games) if games else []
+        ws = self.cfg.warm_start
+        rows = transcripts(games, share * len(games), self.cfg.run.seed, ws.keep, ws.games, ws.rollouts,
+                           ws.unique) if games else []
         for a in others:  # each non-game arena kind supplies its own format examples
             if a.kind == "absolute_zero":
                 from sparring.arenas.absolute_zero import format_examples

@@ -26,7 +26,7 @@ WARM_START_KEEP = ("all", "winners", "best")
 
 
 def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all",
-                games: int = 0) -> list[dict]:
+                games: int = 0, rollouts: int = 0, unique: bool = False) -> list[dict]:
     """Prompt/completion pairs from random legal play, spread evenly over the arenas' games.
 
     keep="all" takes every move (format only). keep="winners" takes only the moves of the player
@@ -38,11 +38,14 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
     """
     if keep not in WARM_START_KEEP:
         raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
+    for key, value in (("rollouts", rollouts), ("unique", unique)):
+        if value and keep != "best":
+            raise ValueError(f"warm_start.{key} needs warm_start.keep: best (got keep {keep!r})")
     per_arena = -(-examples // len(arenas))
     if keep == "best":
         scored = max(games // len(arenas), per_arena) if games else 4 * per_arena
         return [row for a, arena in enumerate(arenas)
-                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a)][:examples]
+                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a, rollouts, unique)][:examples]
     rows: list[dict] = []
     for a, (game_name, options, roles) in enumerate(arenas):
         rng = random.Random(seed * 7919 + a)
@@ -68,25 +71,44 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
     return rows[:examples]
 
 
-def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int, games: int, seed: int) -> list[dict]:
+def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int, games: int, seed: int,
+                rollouts: int = 0, unique: bool = False) -> list[dict]:
     """Monte-Carlo policy improvement over random play: `games` uniformly random games; every
     (position, move) is scored by the mover's mean payoff over the games that made that move from
     that position; then the positions, in the order and number random play visits them, become
     rows whose target is the best-scoring move tried there (ties: the first tried). Positions
-    seen once keep their random move, so rare positions teach the format only."""
+    seen once keep their random move, so rare positions teach the format only.
+
+    With `rollouts` > 0 the random games only choose the positions (as many games as `examples`
+    visits take); each position's moves are scored by simulation instead, `rollouts` random
+    continuations after every candidate move (see `_simulate`). Rare positions, most of the
+    deep ones where a line is won or must be blocked, then get a real score rather than the one
+    game that passed through them.
+
+    `unique` keeps each distinct position once (in order of first visit): random play visits the
+    opening positions thousands of times and most tactical ones once, so the rows would otherwise
+    spend most of the SFT updates on the few positions that matter least."""
     rng = random.Random(seed)
+    simulation_rng = random.Random(seed + 1)  # rollouts leave the visited positions unchanged
     visits: list[tuple[int, str]] = []  # (player, observation), in play order
     stats: dict[tuple[int, str], dict[str, list[float]]] = {}
-    for g in range(games):
+    g = 0
+    while len(visits) < examples if rollouts else g < games:
         game = make(game_name, **options)
         game.reset(seed=seed * 1_000_003 + g)
+        g += 1
         moves = []
         while not game.done:
             player = game.current_player
             state = (player, game.observation(player))
+            if rollouts and len(visits) < examples:
+                _simulate(game, stats.setdefault(state, {}), rollouts, simulation_rng)
+                visits.append(state)
             action = game.sample_action(rng)
             moves.append((state, action))
             game.step(action)
+        if rollouts:
+            continue
         returns = game.returns()
         for state, action in moves:
             total = stats.setdefault(state, {}).setdefault(action, [0.0, 0.0])
@@ -95,11 +117,36 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
             if len(visits) < examples:
                 visits.append(state)
     rows = []
-    for player, observation in visits:
+    for player, observation in dict.fromkeys(visits) if unique else visits:
         scored = stats[(player, observation)]
         best = max(scored, key=lambda a: scored[a][0] / scored[a][1])  # max keeps the first of equals
         rows.append(_row(roles[player], observation, best))
     return rows
+
+
+FREE_TEXT_CANDIDATES = 8  # random actions scored per position of a free-text game
+
+
+def _simulate(game, scored: dict[str, list[float]], rollouts: int, rng: random.Random) -> None:
+    """Add random-continuation payoffs for the mover to `scored` (move -> [sum, count]) until each
+    candidate move has `rollouts` of them. The candidates are the legal moves (a free-text game:
+    a few random ones). With hidden information a copy of the game knows every player's secrets,
+    so each visit adds one continuation per move and a position's score averages over the deals
+    that reached it; with none, the first visit runs them all."""
+    player = game.current_player
+    legal = game.legal_actions()
+    candidates = legal if legal is not None else list(dict.fromkeys(game.sample_action(rng) for _ in range(FREE_TEXT_CANDIDATES)))
+    hidden = any(game.private_info(p) is not None for p in range(game.num_players))
+    for action in candidates:
+        total = scored.setdefault(action, [0.0, 0.0])
+        for _ in range(min(1 if hidden else rollouts, rollouts - int(total[1]))):
+            sim = game.clone()
+            sim.rng = random.Random(rng.random())  # fresh chance, not a replay of the game's own
+            sim.step(action)
+            while not sim.done:
+                sim.step(sim.sample_action(rng))
+            total[0] += sim.returns()[player]
+            total[1] += 1.0
 
 
 def _row(role: Role, observation: str, action: str) -> dict:
