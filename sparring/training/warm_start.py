@@ -5,9 +5,9 @@ format only: the targets are uniformly random legal actions, so it carries no st
 `keep="winners"` only the eventual winner's moves of each random game are kept: the game's own
 outcome filters the targets (still no scripted strategy). With `keep="best"` each position of the
 random games is labelled with the move whose random games ended best for the mover, over all the
-games that passed through that position: one step of Monte-Carlo policy improvement over uniform
-random play, learned offline (a reward signal from the rules, no scripted strategy, no search at
-play time). Prompts are built by the same roles the arena uses, so the SFT prompt tokens equal
+games that passed through that position, or (`rollouts`) by simulated random continuations after
+each legal move: one step of Monte-Carlo policy improvement over uniform random play, learned
+offline (a reward signal from the rules, no scripted strategy, no search at play time). Prompts are built by the same roles the arena uses, so the SFT prompt tokens equal
 the rollout ones.
 """
 
