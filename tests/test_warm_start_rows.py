@@ -100,7 +100,7 @@ def test_rollouts_score_every_legal_move_and_find_the_win_and_the_block():
 
     # X: 0 1 _ / O: 3 4 _ ; X to move. 2 wins at once (every continuation scores exactly +1);
     # anything else lets O win at 5 unless O's random reply misses it.
-    win = _play("03142"[:4])
+    win = _play("0314")
     scored: dict = {}
     _simulate(win, scored, 16, random.Random(0))
     assert set(scored) == set(win.legal_actions()) and all(n == 16 for _, n in scored.values())
@@ -141,14 +141,15 @@ def test_rollouts_keep_the_positions_of_random_play_and_label_the_wins():
     # a line; random play's own moves complete one in 43% of such positions).
     import re
 
-    lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+    from sparring.environments.tictactoe import LINES
+
     checked = taken = 0
     for row in by_rollouts:
         text = row["prompt"][-1]["content"]
         me = re.search(r"You are (\w)", text).group(1)
         cells = re.findall(r"\((\w)\)|\[(\d)\]", text)
         board = [mark or None for mark, _ in cells]
-        wins = {c for line in lines for c in line
+        wins = {c for line in LINES for c in line
                 if board[c] is None and sum(board[o] == me for o in line) == 2}
         if wins:
             checked += 1
