@@ -298,12 +298,19 @@ class WarmStartConfig(_Strict):
     unique: bool = False
     """With keep: best, one row per distinct position visited (`examples` then counts visits),
     so the rare deep positions weigh as much as the openings random play keeps revisiting."""
+    play: Literal["random", "best"] = "random"
+    """With keep: best and rollouts, who plays the games that choose the positions: random (every
+    seat uniformly random) or best (one seat per game, in turn, plays the best-scored move, the
+    others random): the positions a player who has learned the labels meets, policy iteration's
+    on-policy states."""
 
     @model_validator(mode="after")
     def _options_need_best(self):
-        for key, value in (("rollouts", self.rollouts), ("unique", self.unique)):
+        for key, value in (("rollouts", self.rollouts), ("unique", self.unique), ("play", self.play != "random")):
             if value and self.keep != "best":
-                raise ValueError(f"{key}={value} only applies with keep: best (keep is {self.keep!r})")
+                raise ValueError(f"{key}={getattr(self, key)} only applies with keep: best (keep is {self.keep!r})")
+        if self.play == "best" and not self.rollouts:
+            raise ValueError("play=best needs rollouts > 0 (the moves it plays are scored by them)")
         return self
 
 

@@ -123,10 +123,15 @@ def test_state_baseline_options_without_the_state_baseline_are_named(override):
     assert override.split(".")[1].split("=")[0] in msg and "baseline: state" in msg
 
 
-@pytest.mark.parametrize("override", ["warm_start.rollouts=8", "warm_start.unique=true"])
+@pytest.mark.parametrize("override", ["warm_start.rollouts=8", "warm_start.unique=true", "warm_start.play=best"])
 def test_warm_start_best_only_options_without_keep_best_are_named(override):
     msg = error_of(data=minimal(), overrides=[override])
     assert override.split(".")[1].split("=")[0] in msg and "keep: best" in msg
+
+
+def test_warm_start_play_best_without_rollouts_is_named():
+    msg = error_of(data=minimal(), overrides=["warm_start.keep=best", "warm_start.play=best"])
+    assert "play=best" in msg and "rollouts" in msg
 
 
 def test_apply_override_in_place():

@@ -198,7 +198,7 @@ class Trainer:
         share = -(-examples // len(self.cfg.arenas))
         ws = self.cfg.warm_start
         rows = transcripts(games, share * len(games), self.cfg.run.seed, ws.keep, ws.games, ws.rollouts,
-                           ws.unique) if games else []
+                           ws.unique, ws.play) if games else []
         for a in others:  # each non-game arena kind supplies its own format examples
             if a.kind == "absolute_zero":
                 from sparring.arenas.absolute_zero import format_examples

@@ -23,10 +23,11 @@ from sparring.environments import make
 log = logging.getLogger(__name__)
 
 WARM_START_KEEP = ("all", "winners", "best")
+WARM_START_PLAY = ("random", "best")
 
 
 def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all",
-                games: int = 0, rollouts: int = 0, unique: bool = False) -> list[dict]:
+                games: int = 0, rollouts: int = 0, unique: bool = False, play: str = "random") -> list[dict]:
     """Prompt/completion pairs from random legal play, spread evenly over the arenas' games.
 
     keep="all" takes every move (format only). keep="winners" takes only the moves of the player
@@ -38,14 +39,18 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
     """
     if keep not in WARM_START_KEEP:
         raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
-    for key, value in (("rollouts", rollouts), ("unique", unique)):
+    if play not in WARM_START_PLAY:
+        raise ValueError(f"warm_start.play must be one of {WARM_START_PLAY}, got {play!r}")
+    for key, value in (("rollouts", rollouts), ("unique", unique), ("play", play != "random")):
         if value and keep != "best":
             raise ValueError(f"warm_start.{key} needs warm_start.keep: best (got keep {keep!r})")
+    if play == "best" and not rollouts:
+        raise ValueError("warm_start.play: best needs warm_start.rollouts > 0")
     per_arena = -(-examples // len(arenas))
     if keep == "best":
         scored = max(games // len(arenas), per_arena) if games else 4 * per_arena
         return [row for a, arena in enumerate(arenas)
-                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a, rollouts, unique)][:examples]
+                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a, rollouts, unique, play)][:examples]
     rows: list[dict] = []
     for a, (game_name, options, roles) in enumerate(arenas):
         rng = random.Random(seed * 7919 + a)
@@ -72,7 +77,7 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
 
 
 def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int, games: int, seed: int,
-                rollouts: int = 0, unique: bool = False) -> list[dict]:
+                rollouts: int = 0, unique: bool = False, play: str = "random") -> list[dict]:
     """Monte-Carlo policy improvement over random play: `games` uniformly random games; every
     (position, move) is scored by the mover's mean payoff over the games that made that move from
     that position; then the positions, in the order and number random play visits them, become
@@ -87,7 +92,13 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
 
     `unique` keeps each distinct position once (in order of first visit): random play visits the
     opening positions thousands of times and most tactical ones once, so the rows would otherwise
-    spend most of the SFT updates on the few positions that matter least."""
+    spend most of the SFT updates on the few positions that matter least.
+
+    `play="best"` (with rollouts): in each game one seat, in turn, plays the best-scored move of
+    every position it meets, the others stay uniformly random. The rows are then the positions a
+    player who has learned the labels reaches against random play (and those its opponents
+    face), the states of the improved policy rather than of random play: a few hundred in
+    TicTacToe instead of thousands, so the SFT can learn every one of them."""
     rng = random.Random(seed)
     simulation_rng = random.Random(seed + 1)  # rollouts leave the visited positions unchanged
     visits: list[tuple[int, str]] = []  # (player, observation), in play order
@@ -96,6 +107,7 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
     while len(visits) < examples if rollouts else g < games:
         game = make(game_name, **options)
         game.reset(seed=seed * 1_000_003 + g)
+        improved = g % game.num_players if play == "best" else None  # the seat that plays the labels
         g += 1
         moves = []
         while not game.done:
@@ -104,7 +116,10 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
             if rollouts and len(visits) < examples:
                 _simulate(game, stats.setdefault(state, {}), rollouts, simulation_rng)
                 visits.append(state)
-            action = game.sample_action(rng)
+            if player == improved and state in stats:
+                action = _best(stats[state])
+            else:
+                action = game.sample_action(rng)
             moves.append((state, action))
             game.step(action)
         if rollouts:
@@ -118,10 +133,13 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
                 visits.append(state)
     rows = []
     for player, observation in dict.fromkeys(visits) if unique else visits:
-        scored = stats[(player, observation)]
-        best = max(scored, key=lambda a: scored[a][0] / scored[a][1])  # max keeps the first of equals
-        rows.append(_row(roles[player], observation, best))
+        rows.append(_row(roles[player], observation, _best(stats[(player, observation)])))
     return rows
+
+
+def _best(scored: dict[str, list[float]]) -> str:
+    """The move with the highest mean payoff (move -> [sum, count]); the first tried of equals."""
+    return max(scored, key=lambda a: scored[a][0] / scored[a][1])
 
 
 FREE_TEXT_CANDIDATES = 8  # random actions scored per position of a free-text game
