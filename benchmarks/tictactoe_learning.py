@@ -1,7 +1,8 @@
 """TicTacToe learning benchmark: tiny model, warm start, then self-play RL (RAE).
 
-Runs `configs/tictactoe_tiny.yaml` from scratch (the warm start, Monte-Carlo labels over random
-play learned by SFT, is timed as part of the run),
+Runs `configs/tictactoe_tiny.yaml` from scratch (the warm start, Monte-Carlo labels of the
+positions a label-following player meets against random play, learned by SFT, is timed as part
+of the run),
 then plays `--eval-games` greedy games per seat against the uniform-random legal policy and
 reports the seat-averaged win+draw rate and win rate, before RL (right after the warm start)
 and after. In the same run it plays uniform random against uniform random as the reference

@@ -7,8 +7,10 @@ outcome filters the targets (still no scripted strategy). With `keep="best"` eac
 random games is labelled with the move whose random games ended best for the mover, over all the
 games that passed through that position, or (`rollouts`) by simulated random continuations after
 each legal move: one step of Monte-Carlo policy improvement over uniform random play, learned
-offline (a reward signal from the rules, no scripted strategy, no search at play time). Prompts are built by the same roles the arena uses, so the SFT prompt tokens equal
-the rollout ones.
+offline (a reward signal from the rules, no scripted strategy, no search at play time); with
+`play="best"` the games that pick the positions let one seat follow those labels, so the rows are
+the positions the improved player meets. Prompts are built by the same roles the arena uses, so
+the SFT prompt tokens equal the rollout ones.
 """
 
 from __future__ import annotations
