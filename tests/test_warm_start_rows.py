@@ -215,3 +215,23 @@ def test_play_best_labels_the_positions_the_improved_player_meets():
 def test_play_best_needs_keep_best_and_rollouts(kw, named):
     with pytest.raises(ValueError, match=named):
         transcripts([("tictactoe", {}, ROLES)], 10, seed=0, **kw)
+
+
+@pytest.mark.parametrize("game, hidden", [("kuhn_poker", True), ("liars_dice", True), ("tictactoe", False)])
+def test_play_best_with_hidden_information_chooses_before_this_visits_continuations(monkeypatch, game, hidden):
+    # A continuation from a clone knows every secret of the current deal; the seat that follows
+    # the labels must not act on the one it just ran. Record the order of scoring and choosing:
+    # with hidden information no choice may read the scores a simulation just wrote.
+    import sparring.training.warm_start as ws
+
+    events: list[tuple[str, int]] = []
+    simulate, best = ws._simulate, ws._best
+    monkeypatch.setattr(ws, "_simulate", lambda g, scored, *a: (events.append(("sim", id(scored))), simulate(g, scored, *a))[1])
+    monkeypatch.setattr(ws, "_best", lambda scored: (events.append(("best", id(scored))), best(scored))[1])
+    roles = seat_roles(game, make(game).num_players, SamplingParams(4))
+    ws._best_moves(game, {}, roles, 400, 0, seed=1, rollouts=4, play="best")
+    in_play = events[: max(i for i, (kind, _) in enumerate(events) if kind == "sim") + 1]
+    right_after = sum(a == ("sim", b[1]) and b[0] == "best" for a, b in zip(in_play, in_play[1:]))
+    chosen = sum(kind == "best" for kind, _ in in_play)
+    assert chosen > 20  # the labelled seat did follow the scores
+    assert (right_after == 0) if hidden else (right_after == chosen)

@@ -30,7 +30,8 @@ WARM_START_PLAY = ("random", "best")
 
 def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all",
                 games: int = 0, rollouts: int = 0, unique: bool = False, play: str = "random") -> list[dict]:
-    """Prompt/completion pairs from random legal play, spread evenly over the arenas' games.
+    """Prompt/completion pairs from random legal play (with play="best", one seat of each game
+    following the labels), spread evenly over the arenas' games.
 
     keep="all" takes every move (format only). keep="winners" takes only the moves of the player
     whose payoff ended strictly highest, i.e. behaviour cloning of the random games each player
@@ -100,7 +101,9 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
     every position it meets, the others stay uniformly random. The rows are then the positions a
     player who has learned the labels reaches against random play (and those its opponents
     face), the states of the improved policy rather than of random play: a few hundred in
-    TicTacToe instead of thousands, so the SFT can learn every one of them."""
+    TicTacToe instead of thousands, so the SFT can learn every one of them. With hidden
+    information the seat chooses from earlier visits' scores only (a random move on the first):
+    this visit's continuations know the current deal, and acting on them would be cheating."""
     rng = random.Random(seed)
     simulation_rng = random.Random(seed + 1)  # rollouts leave the visited positions unchanged
     visits: list[tuple[int, str]] = []  # (player, observation), in play order
@@ -110,17 +113,21 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
         game = make(game_name, **options)
         game.reset(seed=seed * 1_000_003 + g)
         improved = g % game.num_players if play == "best" else None  # the seat that plays the labels
+        hidden = improved is not None and any(game.private_info(p) is not None for p in range(game.num_players))
         g += 1
         moves = []
         while not game.done:
             player = game.current_player
             state = (player, game.observation(player))
+            action = None
+            if player == improved and hidden and stats.get(state):
+                action = _best(stats[state])  # before this visit's continuations, which see the deal
             if rollouts and len(visits) < examples:
                 _simulate(game, stats.setdefault(state, {}), rollouts, simulation_rng)
                 visits.append(state)
-            if player == improved and state in stats:
+            if player == improved and not hidden and state in stats:
                 action = _best(stats[state])
-            else:
+            if action is None:
                 action = game.sample_action(rng)
             moves.append((state, action))
             game.step(action)
