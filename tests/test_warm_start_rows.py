@@ -168,7 +168,7 @@ def test_unique_keeps_each_visited_position_once_in_order_of_first_visit():
     assert once == list(first.values())
 
 
-@pytest.mark.parametrize("option", [{"rollouts": 4}, {"unique": True}])
+@pytest.mark.parametrize("option", [{"rollouts": 4}, {"unique": True}, {"play": "best"}])
 def test_best_only_options_need_keep_best(option):
     with pytest.raises(ValueError, match=f"warm_start.{next(iter(option))}"):
         transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep="winners", **option)
@@ -209,10 +209,9 @@ def test_play_best_labels_the_positions_the_improved_player_meets():
         assert score >= floor and missed < 0.1, (seat, score, missed)
 
 
-@pytest.mark.parametrize("kw, named", [(dict(keep="winners", play="best"), "warm_start.play"),
-                                       (dict(keep="best", play="best"), "warm_start.rollouts"),
+@pytest.mark.parametrize("kw, named", [(dict(keep="best", play="best"), "warm_start.rollouts"),
                                        (dict(keep="best", rollouts=4, play="greedy"), "warm_start.play")])
-def test_play_best_needs_keep_best_and_rollouts(kw, named):
+def test_play_best_needs_rollouts_and_a_known_value(kw, named):
     with pytest.raises(ValueError, match=named):
         transcripts([("tictactoe", {}, ROLES)], 10, seed=0, **kw)
 
