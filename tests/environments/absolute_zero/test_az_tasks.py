@@ -13,7 +13,7 @@ from sparring.environments.absolute_zero.buffers import IDENTITY, Entry
 from sparring.environments.absolute_zero.checks import CallResult
 from sparring.environments.absolute_zero.validation import Executor
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 OK = lambda r: CallResult(True, None, r)  # noqa: E731
 FAIL = CallResult(False, "runtime_error", None, "TypeError")
 

@@ -29,7 +29,7 @@ from sparring.config import OpponentConfig, PoolConfig
 from sparring.environments import Game, make
 from sparring.types import SamplingParams
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TTT_ROLES = seat_roles("tictactoe", 2, SamplingParams())
 KUHN_ROLES = seat_roles("kuhn_poker", 2, SamplingParams())
 
