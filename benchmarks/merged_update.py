@@ -30,6 +30,7 @@ from sparring.agents.hf_engine import HFEngine  # noqa: E402
 from sparring.agents.models import load_model, load_tokenizer, resolve  # noqa: E402
 from sparring.arenas import GameArena  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
+from sparring.config import CreditConfig, LossConfig, OptimConfig  # noqa: E402
 from sparring.training import batching  # noqa: E402
 from sparring.training.credit import AdvantageAssigner  # noqa: E402
 from sparring.training.learner import Learner  # noqa: E402
@@ -53,14 +54,14 @@ def main() -> None:
     arena = GameArena("a", args.game, seat_roles(args.game, 2, SamplingParams(4, temperature=1.0)),
                       EnginePolicy(HFEngine(model, tokenizer, max_batch_size=args.games)), game_options=options)
     episodes = asyncio.run(arena.play_step(0, list(range(args.games))))
-    samples = AdvantageAssigner("rae", baseline="state").assign(episodes, lambda arena: -2.0)
+    samples = AdvantageAssigner(credit=CreditConfig(baseline="state")).assign(episodes)
     builds = {merge: batching.build(samples, args.micro_batch, tokenizer.pad_token_id, merge=merge) for merge in (False, True)}
     rows = {merge: sum(len(mb.advantages) for mb in b) for merge, b in builds.items()}
     times: dict[bool, list[float]] = {False: [], True: []}
     losses: dict[bool, float] = {}
     for _ in range(args.rounds):
         for merge in (False, True):
-            learner = Learner(copy.deepcopy(model), learning_rate=1e-3, kl_coef=0.1)
+            learner = Learner(copy.deepcopy(model), OptimConfig(learning_rate=1e-3), LossConfig(kl_coef=0.1))
             t0 = time.perf_counter()
             losses[merge] = learner.update(builds[merge])["loss/total"]
             times[merge].append(time.perf_counter() - t0)

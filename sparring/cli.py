@@ -1,4 +1,8 @@
-"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]`, `sparring eval ...`, `sparring play GAME ...`."""
+"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]`, `sparring eval ...`, `sparring play GAME ...`.
+
+Every command takes `--import MODULE` (repeatable): the user's modules that register games,
+arena kinds, estimators or engines; `sparring.plugins` entry points are loaded as well.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ def cmd_train(args) -> int:
     from sparring.config import load_config
     from sparring.training.trainer import Trainer
 
-    cfg = load_config(args.config, args.set or [])
+    cfg = load_config(args.config, args.set or [], imports=args.imports or [])
     trainer = Trainer(cfg, show_progress=not args.no_progress)
     try:
         last = trainer.train()
@@ -56,8 +60,9 @@ def _game_options(pairs: list[str] | None) -> dict:
 
 def _model_policy(name: str, max_batch_size: int = 256):
     """A frozen EnginePolicy of a model ('tiny', a directory or a hub id); sampling comes from the role."""
-    from sparring.agents.hf_engine import HFEngine
+    from sparring.agents.engines import make_engine
     from sparring.agents.models import load_model, load_tokenizer, resolve
+    from sparring.config import EngineConfig
     from sparring.agents.policies import EnginePolicy
 
     path = resolve(name)
@@ -67,7 +72,7 @@ def _model_policy(name: str, max_batch_size: int = 256):
         model, tok = load_model(path), load_tokenizer(path)
     except (OSError, ValueError) as e:  # a missing directory reads as a malformed hub id to transformers
         raise UsageError(f"cannot load model {name!r}: {e}") from None
-    return EnginePolicy(HFEngine(model, tok, max_batch_size), trainable=False)
+    return EnginePolicy(make_engine(EngineConfig(max_batch_size=max_batch_size), model, tok), trainable=False)
 
 
 def cmd_eval(args) -> int:
@@ -255,6 +260,11 @@ def cmd_play(args) -> int:
     return 0 if rewards is not None else 1
 
 
+def _import_flag(parser) -> None:
+    parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        help="import a module that registers games, arena kinds, estimators or engines (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sparring", description="multi-agent self-play RL for language models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("config")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. run.steps=10")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs instead)")
+    _import_flag(t)
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("eval", help="evaluate a model against opponents in every seat, or rank models by Elo")
+    _import_flag(e)
     e.add_argument("--model", help="'tiny', a checkpoint / model directory, or a hub id")
     e.add_argument("--game", action="append", help="game name (repeatable)")
     e.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option for every game, e.g. hands=3")
@@ -290,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(fn=cmd_eval)
     pl = sub.add_parser("play", help="play a game in the terminal against a model (or two humans)")
     pl.add_argument("game")
+    _import_flag(pl)
     pl.add_argument("--checkpoint", metavar="DIR", help="the model to play against (a checkpoint or model dir)")
     pl.add_argument("--model", help="'tiny' or a model directory / hub id (instead of --checkpoint)")
     pl.add_argument("--seat", type=int, default=0, help="your seat (0 moves first)")
@@ -305,10 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _quiet_libraries()
     from sparring.config import ConfigError
+    from sparring.plugins import PluginError, import_modules, load_entry_points
 
     try:
+        if args.command != "train":  # train imports them with the config's own `imports:`
+            load_entry_points()
+            import_modules(args.imports or [], "--import")
         return args.fn(args)
-    except (ConfigError, UsageError) as err:
+    except (ConfigError, UsageError, PluginError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

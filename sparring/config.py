@@ -3,18 +3,23 @@
 Configs come from YAML (outside data), so they are validated strictly: unknown keys and
 ill-typed values raise `ConfigError` with one message that names every offending key path and
 the file. `--set a.b=value` overrides are parsed as YAML scalars and applied before validation.
+
+Open sets are registries, not Literals: `arenas[].kind` is validated against the registered arena
+kinds (each kind owns its config model, a subclass of `ArenaConfig`), `advantages.estimator`
+against the registered estimators and `engine.backend` against the registered engines. A
+config's `imports:` are imported before validation, so a user's kinds validate like built-in ones.
+Keys renamed by a redesign fail with a message that names the new key (`RENAMED`).
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
-
-Estimator = Literal["rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"]
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class ConfigError(ValueError):
@@ -77,11 +82,42 @@ class ModelConfig(_Strict):
     """Train LoRA adapters (PEFT) instead of all weights; null trains everything."""
 
 
+def _known_backend(name: str) -> str:
+    from sparring.agents.engines import engine_backends
+
+    if name not in engine_backends():
+        raise ValueError(f"unknown engine backend {name!r}; registered: {engine_backends()} "
+                         "(a backend from your own package needs `imports: [your_module]`)")
+    return name
+
+
+def _known_estimator(name: str) -> str:
+    from sparring.training.advantages import estimator_names
+
+    if name not in estimator_names():
+        raise ValueError(f"unknown advantage estimator {name!r}; registered: {estimator_names()} "
+                         "(an estimator from your own package needs `imports: [your_module]`)")
+    return name
+
+
+EstimatorName = Annotated[str, AfterValidator(_known_estimator)]
+
+
 class EngineConfig(_Strict):
-    backend: Literal["hf"] = "hf"
-    """Inference backend for rollouts ('hf': transformers generate behind an async batcher)."""
+    backend: Annotated[str, AfterValidator(_known_backend)] = "hf"
+    """Inference backend for rollouts, from the engine registry ('hf': transformers generate behind
+    an async batcher; a user backend registers with sparring.agents.engines.register_engine)."""
     max_batch_size: int = Field(256, ge=1)
     """Most sequences per generate call."""
+    options: dict[str, Any] = {}
+    """Backend-specific settings, validated by the backend's own options model (if it has one)."""
+
+    @model_validator(mode="after")
+    def _options_of_the_backend(self):
+        from sparring.agents.engines import engine_options
+
+        engine_options(self.backend, self.options)  # raises naming the bad option
+        return self
 
 
 class SamplingConfig(_Strict):
@@ -153,196 +189,154 @@ class OpponentConfig(_Strict):
     """Endpoint for kind == 'openai'."""
 
 
-class GameArenaConfig(_Strict):
-    kind: Literal["game"] = "game"
-    """Arena kind: a turn-based game from the registry."""
+class ArenaConfig(_Strict):
+    """Fields every arena kind has; each kind's config model (registered with its Arena class)
+    subclasses this and sets `kind`'s default to its kind name."""
+
+    kind: str = "game"
+    """Arena kind, from the arena registry ('game', 'absolute_zero', or a user's kind)."""
     name: str
-    """Arena name, used in metric keys and RAE keys."""
-    game: str
-    """Registered game name (sparring.environments.names())."""
-    game_options: dict[str, Any] = {}
-    """Options passed to the game constructor (e.g. hands: 3)."""
+    """Arena name, used in metric keys and advantage keys (arena, role)."""
     episodes_per_step: int = Field(64, ge=1)
     """Episodes collected from this arena every step."""
-    opponent: OpponentConfig = OpponentConfig()
-    """Who plays the other seats."""
-    random_opening: int = Field(0, ge=0)
-    """Exploring starts: each training episode first plays 0..N uniformly random legal moves that
-    no one is trained on (evaluation always starts from the usual position)."""
-    branches: int = Field(1, ge=1)
-    """Vine sampling: after each game, branches - 1 more games continue from a copy of one of its
-    trainable decisions (chosen uniformly), each sampling that move afresh; with
-    advantages.baseline: state the moves from that shared position are credited against each
-    other. An episode's branches come on top of episodes_per_step. (TicTacToe: no gain, README.)"""
-    shared_role: bool = False
-    """One role for all seats instead of one role per seat."""
-    invalid_action: InvalidActionConfig = InvalidActionConfig()
-    """The explicit rule for invalid answers."""
+
+
+def _validate_arenas(value: Any) -> list[ArenaConfig]:
+    """Each entry validated by the config model of its kind; errors keep their list index."""
+    from sparring.arenas.base import arena_class, arena_kinds
+
+    if not isinstance(value, list):
+        return value  # pydantic's own list check reports it
+    out, errors = [], []
+    for i, item in enumerate(value):
+        if isinstance(item, ArenaConfig):
+            out.append(item)
+            continue
+        kind = item.get("kind", "game") if isinstance(item, dict) else None
+        if not isinstance(kind, str):
+            errors.append(InitErrorDetails(type=PydanticCustomError(
+                "arena_entry", "an arena must be a mapping with a string `kind`"), loc=(i,), input=item))
+            continue
+        try:
+            model = arena_class(kind).config_model
+        except KeyError:
+            errors.append(InitErrorDetails(type=PydanticCustomError(
+                "unknown_arena_kind", "unknown arena kind '{kind}'; registered kinds: {known} (a kind from your "
+                "own package needs `imports: [your_module]`)", {"kind": kind, "known": ", ".join(arena_kinds())}),
+                loc=(i, "kind"), input=kind))
+            continue
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as e:
+            for err in e.errors():
+                detail = InitErrorDetails(type=err["type"], loc=(i, *err["loc"]), input=err.get("input"))
+                if "ctx" in err:
+                    detail["ctx"] = err["ctx"]
+                errors.append(detail)
+    if errors:
+        raise ValidationError.from_exception_data("arenas", errors)
+    return out
+
+
+class SearchLabelConfig(_Strict):
+    """Monte-Carlo search labels for the warm start: supervised learning from search (expert
+    iteration), not a format warm start and not RL; report what it reaches on its own line."""
+
+    rollouts: int = Field(0, ge=0)
+    """Score each visited position's moves by this many random continuations after each move
+    (0: by the random games that passed through the position)."""
+    games: int = Field(0, ge=0)
+    """With rollouts 0, how many random games per arena score the moves (0: four per example)."""
+    unique: bool = False
+    """One row per distinct position visited (`examples` then counts visits), so the rare deep
+    positions weigh as much as the openings random play keeps revisiting."""
+    play: Literal["random", "best"] = "random"
+    """Who plays the games that choose the positions: random (every seat uniformly random) or
+    best (needs rollouts; one seat per game, in turn, plays the best-scored move, the others
+    random): the positions a player who has learned the labels meets."""
 
     @model_validator(mode="after")
-    def _opponent_settings(self):
-        if self.opponent.kind == "checkpoint" and not self.opponent.path:
-            raise ValueError("opponent.path is required when opponent.kind is 'checkpoint'")
-        if self.opponent.kind == "openai" and self.opponent.endpoint is None:
-            raise ValueError("opponent.endpoint is required when opponent.kind is 'openai'")
+    def _best_play_needs_rollouts(self):
+        if self.play == "best" and not self.rollouts:
+            raise ValueError("play=best needs rollouts > 0 (the moves it plays are scored by them)")
         return self
-
-
-def _arena_kind(value: Any) -> str:
-    return value.get("kind", "game") if isinstance(value, dict) else getattr(value, "kind", "game")
-
-
-class AZRewardConfig(_Strict):
-    scheme: Literal["paper", "code", "none"] = "paper"
-    """Format-aware penalties (absolute_zero/rewards.py): 'paper' (eq. 6: proposer bad format -1, parsed
-    but invalid -0.5, valid but unlearnable 0; solver bad format -1, wrong -0.5), 'code' (the released AZR
-    code: any invalid proposal -1, valid but unlearnable -0.5; solver as 'paper'), 'none' (all 0)."""
-    induction_scoring: Literal["all", "fraction"] = "all"
-    """Induction solver score on held-out pairs: 'all' (1 iff every pair passes; AZR's 'binary') or 'fraction'."""
-    complexity_coef: float = Field(0.0, ge=0.0)
-    """Proposer bonus per unit of AST complexity (nodes / 100), deduction/abduction, when learnable; 0: off."""
-    complexity_max: float = Field(0.5, ge=0.0)
-    """Cap of the complexity bonus."""
-    diversity_coef: float = Field(0.0, ge=0.0)
-    """Proposer bonus per unit of mean AST edit distance to the references, when learnable; 0: off."""
-    diversity_max: float = Field(0.5, ge=0.0)
-    """Cap of the diversity bonus."""
-
-
-class AZBufferConfig(_Strict):
-    cap: int = Field(4096, ge=1)
-    """Entries kept per task type; past it the oldest non-seed entry is evicted (FIFO)."""
-    recency: float = Field(3.0, ge=0.0)
-    """Sampling weight rises linearly with insertion order: the newest weighs 1 + recency times the oldest."""
-
-
-class AZSandboxConfig(_Strict):
-    backend: Literal["local", "docker", "unsafe"] = "local"
-    """Sandbox backend that validates proposals and checks answers."""
-    workers: int = Field(0, ge=0)
-    """Sandbox worker processes; 0: one per CPU."""
-    timeout_s: float = Field(2.0, gt=0.0, lt=3600.0)
-    """Wall-clock limit of one call of f."""
-    memory_mb: int = Field(256, ge=48)
-    """Address-space limit of a program's process."""
-
-
-class AbsoluteZeroArenaConfig(_Strict):
-    kind: Literal["absolute_zero"] = "absolute_zero"
-    """Arena kind: Absolute Zero self-play (propose -> validate -> solve over code tasks)."""
-    name: str = "absolute_zero"
-    """Arena name, used in metric keys and TRR++ keys (arena, '<task>/<proposer|solver>')."""
-    episodes_per_step: int = Field(64, ge=1)
-    """Proposals per task type per step; the solve phase trains as many solver tasks per type (paper: 64)."""
-    task_types: list[Literal["deduction", "abduction", "induction"]] = ["deduction", "abduction", "induction"]
-    """Task types played; each has a proposer and a solver role."""
-    references: int = Field(6, ge=0)
-    """K: reference triplets from the task's buffer shown to a deduction/abduction proposer (paper: 6)."""
-    mc_samples: int = Field(8, ge=1)
-    """N: solver rollouts per valid proposal at the training temperature, for its learnability; not trained
-    (paper: 8)."""
-    induction_inputs: int = Field(6, ge=2)
-    """Inputs an induction proposer is asked for; the solver sees the first half of the pairs, the rest held out."""
-    proposer_max_new_tokens: int = Field(512, ge=1)
-    """Completion cap of a proposer turn."""
-    solver_max_new_tokens: int = Field(512, ge=1)
-    """Completion cap of a solver turn."""
-    reward: AZRewardConfig = AZRewardConfig()
-    """Penalties, induction scoring and optional proposer bonuses."""
-    buffer: AZBufferConfig = AZBufferConfig()
-    """Task buffers (seeded with the identity program)."""
-    sandbox: AZSandboxConfig = AZSandboxConfig()
-    """Where proposals are validated and answers checked."""
-    export_buffers: bool = True
-    """Write the buffers as JSONL to <run dir>/absolute_zero/<name>/buffers.jsonl after every step."""
-
-    @model_validator(mode="after")
-    def _distinct_task_types(self):
-        if not self.task_types or len(set(self.task_types)) != len(self.task_types):
-            raise ValueError(f"task_types must be non-empty and distinct, got {self.task_types}")
-        return self
-
-    @property
-    def invalid_action(self) -> InvalidActionConfig:
-        """The trainer reads a retry penalty per arena; Absolute Zero never retries a turn (every
-        turn is its own single-turn episode and a malformed one is not retried), so it is unused."""
-        return InvalidActionConfig()
-
-
-# One entry per arena kind; `kind` picks the model and defaults to "game".
-ARENA_KINDS = ("game", "absolute_zero")
-ArenaConfig = Annotated[Union[Annotated[GameArenaConfig, Tag("game")],
-                              Annotated[AbsoluteZeroArenaConfig, Tag("absolute_zero")]], Discriminator(_arena_kind)]
 
 
 class WarmStartConfig(_Strict):
     enabled: bool = False
-    """Run a supervised format warm start (TRL SFTTrainer) before RL."""
+    """Run a supervised warm start (TRL SFTTrainer) before RL, on rows the arenas supply."""
     examples: int = Field(3000, ge=1)
-    """Transcript turns of random legal play to train on."""
+    """SFT rows in all, split evenly over the arenas (game arenas: turns of random legal play)."""
     epochs: float = Field(2.0, gt=0)
     """SFT epochs."""
     learning_rate: float = Field(1e-3, gt=0)
     """SFT learning rate."""
     batch_size: int = Field(32, ge=1)
     """SFT per-device batch size."""
-    keep: Literal["all", "winners", "best"] = "all"
-    """Which random-play moves become targets: all (format only); winners: only those of the player
-    who went on to win that random game; best: per position, the move whose random games ended
-    best for the mover (Monte-Carlo policy improvement over random play). No scripted strategy."""
-    games: int = Field(0, ge=0)
-    """With keep: best, how many random games score the moves (0: four per example)."""
-    rollouts: int = Field(0, ge=0)
-    """With keep: best, score each visited position's moves by this many random continuations
-    after each move instead of by the games that passed through it (0: by the games)."""
-    unique: bool = False
-    """With keep: best, one row per distinct position visited (`examples` then counts visits),
-    so the rare deep positions weigh as much as the openings random play keeps revisiting."""
-    play: Literal["random", "best"] = "random"
-    """With keep: best and rollouts, who plays the games that choose the positions: random (every
-    seat uniformly random) or best (one seat per game, in turn, plays the best-scored move, the
-    others random): the positions a player who has learned the labels meets, policy iteration's
-    on-policy states."""
+    keep: Literal["all", "winners"] = "all"
+    """Game arenas: which random-play moves become targets: all (the answer format only) or
+    winners (only those of the player who went on to win that random game: an outcome filter,
+    no scripted strategy)."""
+    search: SearchLabelConfig | None = None
+    """Game arenas: label each position with the move Monte-Carlo search scored best instead
+    (supervised learning from search, see SearchLabelConfig); null: no search."""
 
     @model_validator(mode="after")
-    def _options_need_best(self):
-        for key, value in (("rollouts", self.rollouts), ("unique", self.unique), ("play", self.play != "random")):
-            if value and self.keep != "best":
-                raise ValueError(f"{key}={getattr(self, key)} only applies with keep: best (keep is {self.keep!r})")
-        if self.play == "best" and not self.rollouts:
-            raise ValueError("play=best needs rollouts > 0 (the moves it plays are scored by them)")
+    def _one_kind_of_label(self):
+        if self.search is not None and self.keep != "all":
+            raise ValueError(f"keep={self.keep!r} and search labels exclude each other (search labels every move)")
         return self
 
 
 class AdvantageConfig(_Strict):
-    estimator: Estimator = "rae"
-    """Default estimator for every role."""
-    per_role: dict[str, Estimator] = {}
+    """Sequence-level advantages: one estimator per role, from the estimator registry."""
+
+    estimator: EstimatorName = "rae"
+    """Default estimator for every role: rae, grpo, dr_grpo, trr_plus_plus, reinforce_pp, reinforce,
+    or one registered with sparring.training.advantages.register_estimator."""
+    per_role: dict[str, EstimatorName] = {}
     """Estimator overrides by role name."""
     rae_alpha: float = Field(0.95, ge=0.0, le=1.0)
     """RAE baseline EMA decay."""
+    options: dict[str, dict[str, Any]] = {}
+    """Constructor arguments of stateful (class) estimators, by estimator name, e.g. a user's EMA
+    estimator's decay; RAE takes rae_alpha."""
+
+    @model_validator(mode="after")
+    def _options_of_known_estimators(self):
+        from sparring.training.advantages import estimator_names
+
+        known = estimator_names()
+        for name in self.options:
+            if name not in known:
+                raise ValueError(f"options.{name}: no estimator {name!r} is registered; registered: {known}")
+        if "rae" in self.options:
+            raise ValueError("options.rae: RAE's only option is its decay, set it with rae_alpha")
+        return self
+
+
+class CreditConfig(_Strict):
+    """Turn-level credit: how a trajectory's advantage becomes one per turn. Orthogonal to the
+    estimator: it applies to every role, whatever estimator gave the sequence-level advantage."""
+
     gamma: float = Field(1.0, ge=0.0, le=1.0)
-    """Per-turn credit: a turn k turns before the player's last gets gamma**k of the advantage."""
-    baseline: Literal["role", "state"] = "role"
-    """RAE's baseline: the role's EMA (SPIRAL), or per turn the mean return from the same prompt,
-    shrunk towards the role's EMA where the state has rarely been seen (a tabular critic)."""
+    """A turn k turns before the player's last gets gamma**k of its advantage."""
+    baseline: Literal["sequence", "state"] = "sequence"
+    """sequence: every turn of a trajectory gets the estimator's advantage (plus its return-to-go
+    from per-turn rewards, if the arena gives any); state: per turn, the return is compared with
+    the mean return seen from the same prompt, shrunk towards the estimator's own baseline where
+    the prompt is rare (a tabular critic for small games whose positions recur)."""
     state_decay: float = Field(0.8, ge=0.0, lt=1.0)
     """With baseline "state": how much of a state's return history each RL step keeps."""
     return_discount: float = Field(1.0, gt=0.0, le=1.0)
     """With baseline "state": a turn k own turns before the player's last is credited with
-    return_discount**k of the final reward, so winning sooner and losing later pay (at 1.0 a
-    missed win that still wins later costs nothing)."""
-    td_lambda: float = Field(1.0, ge=0.0, le=1.0)
-    """With baseline "state": below 1, a turn is credited with a lambda-return that bootstraps
-    from the state table's value of the player's next decision state (TD(lambda); 0: that value
-    alone, 1: the final reward alone), lowering the variance a single game's ending adds.
-    (TicTacToe: no gain at 0.5, README.)"""
+    return_discount**k of the final reward, so winning sooner and losing later pay."""
 
     @model_validator(mode="after")
-    def _state_options_need_state_baseline(self):
-        for key, value in (("return_discount", self.return_discount), ("td_lambda", self.td_lambda)):
-            if value != 1.0 and self.baseline != "state":
-                raise ValueError(f"{key}={value} only applies with baseline: state (baseline is {self.baseline!r})")
+    def _discount_needs_state_baseline(self):
+        if self.return_discount != 1.0 and self.baseline != "state":
+            raise ValueError(f"return_discount={self.return_discount} only applies with baseline: state "
+                             f"(baseline is {self.baseline!r})")
         return self
 
 
@@ -410,12 +404,17 @@ class ExperimentConfig(_Strict):
     """Rollout inference engine."""
     sampling: SamplingConfig = SamplingConfig()
     """Rollout sampling settings for every role."""
-    arenas: list[ArenaConfig]
-    """Arenas sampled every step."""
+    imports: list[str] = []
+    """Python modules imported before the rest of the config is validated: a user's games, arena
+    kinds, estimators and engines (modules beside the config file or on sys.path)."""
+    arenas: list[SerializeAsAny[ArenaConfig]]
+    """Arenas sampled every step; each entry is validated by the config model of its `kind`."""
     warm_start: WarmStartConfig = WarmStartConfig()
-    """Supervised format warm start."""
+    """Supervised warm start."""
     advantages: AdvantageConfig = AdvantageConfig()
-    """Role-conditioned advantage estimation."""
+    """Role-conditioned, sequence-level advantage estimation."""
+    credit: CreditConfig = CreditConfig()
+    """Turn-level credit (discount, per-turn rewards, state baseline)."""
     loss: LossConfig = LossConfig()
     """Policy-gradient loss."""
     optim: OptimConfig = OptimConfig()
@@ -424,6 +423,11 @@ class ExperimentConfig(_Strict):
     """Periodic evaluation against the uniform-random policy."""
     checkpoint: CheckpointConfig = CheckpointConfig()
     """Checkpointing."""
+
+    @field_validator("arenas", mode="before")
+    @classmethod
+    def _arenas_by_kind(cls, value):
+        return _validate_arenas(value)
 
     @model_validator(mode="after")
     def _unique_arena_names(self):
@@ -437,8 +441,6 @@ def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for e in err.errors():
         loc = list(e["loc"])
-        if len(loc) > 2 and loc[0] == "arenas" and loc[2] in ARENA_KINDS:
-            del loc[2]  # the union tag pydantic inserts is not a key the user wrote
         path = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {path}: unknown key")
@@ -477,7 +479,59 @@ def apply_override(data: dict, assignment: str) -> None:
             raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping or list")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = (), data: dict | None = None) -> ExperimentConfig:
+# Keys a redesign renamed or removed: old dotted path (a "*" matches any list index) -> what to write now.
+RENAMED = {
+    "advantages.gamma": "credit.gamma",
+    "advantages.baseline": "credit.baseline (role is now `sequence`)",
+    "advantages.state_decay": "credit.state_decay",
+    "advantages.return_discount": "credit.return_discount",
+    "advantages.td_lambda": "nothing: removed (TD(lambda) on the tabular state baseline measured no gain; "
+                            "see docs/experiments.md)",
+    "warm_start.games": "warm_start.search.games",
+    "warm_start.rollouts": "warm_start.search.rollouts",
+    "warm_start.unique": "warm_start.search.unique",
+    "warm_start.play": "warm_start.search.play",
+    "arenas.*.branches": "nothing: removed (vine sampling measured no gain; see docs/experiments.md)",
+}
+
+
+def _renamed_keys(data: dict) -> list[str]:
+    """Messages for every renamed or removed key present in raw config data."""
+    found = []
+
+    def walk(node, parts, prefix):
+        if not parts:
+            return True
+        head, rest = parts[0], parts[1:]
+        if head == "*" and isinstance(node, list):
+            return [(f"{prefix}{i}.", item, rest) for i, item in enumerate(node)]
+        if isinstance(node, dict) and head in node:
+            return [(f"{prefix}{head}.", node[head], rest)]
+        return []
+
+    for old, new in RENAMED.items():
+        frontier = [("", data, old.split("."))]
+        while frontier:
+            prefix, node, parts = frontier.pop()
+            nxt = walk(node, parts, prefix)
+            if nxt is True:
+                found.append(f"  {prefix[:-1]}: renamed to {new}" if not new.startswith("nothing")
+                             else f"  {prefix[:-1]}: {new}")
+            else:
+                frontier.extend(nxt)
+    ws = data.get("warm_start")
+    if isinstance(ws, dict) and ws.get("keep") == "best":
+        found.append("  warm_start.keep: 'best' is now `warm_start.search: {rollouts, games, unique, play}` "
+                     "(Monte-Carlo search labels; drop keep)")
+    return found
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), data: dict | None = None,
+                imports: list[str] = ()) -> ExperimentConfig:
+    """Read YAML (or take `data`), apply `--set` overrides, import `imports:` (and `imports`, the
+    CLI's --import modules) and the `sparring.plugins` entry points, then validate."""
+    from sparring.plugins import PluginError, import_modules, load_entry_points
+
     source = str(path) if path else "<dict>"
     if path is not None:
         try:
@@ -495,7 +549,33 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), data:
     data = copy.deepcopy(data)  # overrides must not reach the caller's nested dicts
     for assignment in overrides:
         apply_override(data, assignment)
+    renamed = _renamed_keys(data)
+    if renamed:
+        raise ConfigError("\n".join([f"config {source} uses keys that were renamed:", *renamed]))
+    modules = data.get("imports", [])
+    if not isinstance(modules, list):
+        raise ConfigError(f"{source}: imports: expected a list of module names, got {modules!r}")
+    data["imports"] = list(dict.fromkeys([*modules, *imports]))
+    try:
+        load_entry_points()
+        search = [Path(path).resolve().parent] if path is not None else []
+        import_modules(data["imports"], f"{source}: imports", search)
+    except PluginError as e:
+        raise ConfigError(str(e)) from None
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source)) from None
+
+
+def __getattr__(name: str):
+    """Arena kinds' config models live with their arenas; these names stay importable from here."""
+    if name == "GameArenaConfig":
+        from sparring.arenas.game_arena import GameArenaConfig
+
+        return GameArenaConfig
+    if name in ("AbsoluteZeroArenaConfig", "AZRewardConfig", "AZBufferConfig", "AZSandboxConfig"):
+        from sparring.arenas import absolute_zero_config
+
+        return getattr(absolute_zero_config, name)
+    raise AttributeError(f"module 'sparring.config' has no attribute {name!r}")

@@ -3,7 +3,8 @@
 `play_async` runs the turn loop on text streams (stdin/stdout by default, any file-like object in
 tests): before a human's move it shows that player's observation (the board, the cards), reads a
 move (`4` or `[4]`, case-insensitive), re-prompts with the legal actions on anything else, and
-announces every move; at the end it shows the final position and the result. The model answers
+announces every move; at the end it shows the final position and the result. It drives the
+same `GameArena` loop as training and evaluation, with a `HumanPolicy` at the humans' seats. The model answers
 through its role exactly as in training and evaluation; an answer that names no legal action
 forfeits under the same explicit rule as the arenas (after `retries` further attempts).
 It does not hide one human's private information from another sharing the terminal, and it
@@ -16,76 +17,93 @@ import asyncio
 import sys
 from typing import TextIO
 
-from sparring.agents.policies import Policy
-from sparring.agents.roles import seat_roles
-from sparring.arenas import InvalidActionRule
+from sparring.agents.policies import Policy, _turn
+from sparring.agents.roles import Role, seat_roles
+from sparring.arenas import GameArena, InvalidActionRule
 from sparring.environments import make
-from sparring.types import SamplingParams
+from sparring.types import SamplingParams, Turn
 
 QUIT = ("quit", "exit")
+
+
+class GameAbandoned(Exception):
+    """The human quit or the input ended."""
+
+
+class HumanPolicy:
+    """A seat played from a text stream: shows the player's observation, reads a legal move."""
+
+    trainable = False
+
+    def __init__(self, stdin: TextIO, stdout: TextIO, who) -> None:
+        self.stdin, self.stdout, self.who = stdin, stdout, who
+
+    async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
+        print(f"\n--- {self.who(player)} to move ---", file=self.stdout, flush=True)
+        print(observation, file=self.stdout, flush=True)
+        action = _read_move(self.stdin, self.stdout, role, legal, self.who(player))
+        if action is None:
+            raise GameAbandoned
+        return _turn(role, player, role.format_action(action), legal, False)
 
 
 async def play_async(game_name: str, policy: Policy | None, human_seats: tuple[int, ...] = (0,), *,
                      game_options: dict | None = None, seed: int = 0, stdin: TextIO | None = None,
                      stdout: TextIO | None = None, sampling: SamplingParams = SamplingParams(max_new_tokens=8, temperature=0.0),
                      invalid: InvalidActionRule = InvalidActionRule()) -> list[float] | None:
-    """Play one game; the returns per seat, or None when the input ended or a human quit."""
+    """Play one game through the arena loop; the returns per seat, or None when the input ended
+    or a human quit."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
 
     def say(text: str = "") -> None:
         print(text, file=stdout, flush=True)
 
-    game = make(game_name, **(game_options or {}))
-    game.reset(seed=seed)
-    n = game.num_players
+    probe = make(game_name, **(game_options or {}))
+    probe.reset(seed=seed)
+    n = probe.num_players
     bad = [s for s in human_seats if not 0 <= s < n]
     if bad:
         raise ValueError(f"seat {bad[0]} does not exist in {game_name} (seats 0-{n - 1})")
     if policy is None and len(set(human_seats)) < n:
         raise ValueError("a model policy is needed for the seats no human plays")
-    roles = seat_roles(game_name, n, sampling)
+    if probe.legal_actions() is None:
+        raise ValueError(f"{game_name} takes free-text moves; sparring play needs listed legal actions")
 
     def who(p: int) -> str:
         if p not in human_seats:
             return f"P{p} (model)"
         return f"P{p} (you)" if len(human_seats) == 1 else f"P{p}"
 
-    say(f"{game_name}: " + ", ".join(who(p) for p in range(n)) + f". Type a legal move, or {QUIT[0]!r}.")
-    if len(human_seats) > 1 and hasattr(game, "private_info") and game.private_info(human_seats[0]) is not None:
-        say("(note: this game has private information and every human sees this terminal)")
-    rewards = None
-    shown = False  # whether the current position was already shown
-    while not game.done:
-        player, legal = game.current_player, game.legal_actions()
-        if legal is None:
-            raise ValueError(f"{game_name} takes free-text moves; sparring play needs listed legal actions")
-        if player in human_seats:
-            say(f"\n--- {who(player)} to move ---")
-            say(game.observation(player))
-            action = _read_move(stdin, stdout, roles[player], legal, who(player))
-            if action is None:
-                say("game abandoned")
-                return None
-        else:
-            action, text = None, ""
-            for _ in range(invalid.retries + 1):
-                turn = await policy.act(roles[player], player, game.observation(player), legal, game)
-                action, text = turn.action, turn.text
-                if action is not None:
-                    break
-            if action is None:
-                say(f"{who(player)} answered {text!r}: not a legal action ({' '.join(legal)}); it forfeits.")
-                rewards = [invalid.opponent_reward] * n
-                rewards[player] = invalid.penalty
-                break
-        game.step(action)
-        say(f"{who(player)} plays {action}")
-        shown = game.done or game.current_player in human_seats
-        if not shown and hasattr(game, "render"):
+    final = {}
+
+    def watch(game, turn: Turn) -> None:
+        final["game"] = game
+        if turn.action is None:
+            return
+        say(f"{who(turn.player)} plays {turn.action}")
+        if not game.done and game.current_player not in human_seats and hasattr(game, "render"):
             say(game.render())
-    if rewards is None:
-        rewards = [float(r) for r in game.returns()]
+
+    human = HumanPolicy(stdin, stdout, who)
+    seats = [human if p in human_seats else policy for p in range(n)]
+    arena = GameArena("play", game_name, seat_roles(game_name, n, sampling), human, game_options=game_options,
+                      invalid=invalid, seats=seats, watch=watch)
+    say(f"{game_name}: " + ", ".join(who(p) for p in range(n)) + f". Type a legal move, or {QUIT[0]!r}.")
+    if len(human_seats) > 1 and probe.private_info(human_seats[0]) is not None:
+        say("(note: this game has private information and every human sees this terminal)")
+    try:
+        episode = await arena.play(seed)
+    except GameAbandoned:
+        say("game abandoned")
+        return None
+    rewards = episode.rewards
+    if episode.forfeit is not None:
+        last = episode.turns[-1]
+        legal = final["game"].legal_actions() or []
+        say(f"{who(episode.forfeit)} answered {last.text!r}: not a legal action ({' '.join(legal)}); it forfeits.")
+    else:
+        game = final["game"]
         say("\n--- game over ---")
         say(game.render() if hasattr(game, "render") else game.observation(human_seats[0] if human_seats else 0))
     best = max(rewards)

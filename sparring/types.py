@@ -45,19 +45,30 @@ class Turn:
     invalid: bool = False  # the output could not be turned into a legal action
     trainable: bool = True  # False for fixed opponents (random, scripted, frozen)
     truncated: bool = False  # the completion hit max_new_tokens without an end-of-turn token
+    retried: bool = False  # a failed attempt that was followed by another attempt at the same move
+    reward: float | None = None  # a retried attempt: its own reward (the arena's retry penalty);
+    # otherwise an immediate per-turn reward added to the player's return (None: no such reward)
 
 
 @dataclass
 class Episode:
-    """One finished game or task: its turns and the reward each player earned."""
+    """One finished game or task: its turns and the reward each player earned.
+
+    The typed fields below are what the trainer and evaluation read; `metadata` is free-form
+    information for logs and an arena's own metrics, never read by the trainer.
+    """
 
     arena: str
     task: str
     seed: int
     turns: list[Turn]
-    rewards: list[float]  # one per player
+    rewards: list[float]  # one per player: the final reward (per-turn rewards live on the turns)
     roles: list[str]  # the role each player acted in, by player index
     metadata: dict[str, Any] = field(default_factory=dict)
+    forfeit: int | None = None  # the player whose invalid answer ended the episode
+    learner_seats: list[int] | None = None  # the seats the trained model played; None: every seat
+    group: Hashable | None = None  # GRPO group within (arena, role): episodes that share a prompt or
+    # task; None: one group per (arena, role), so grpo equals trr_plus_plus there
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -117,21 +117,35 @@ def test_set_override_with_a_bad_list_index_is_a_config_error(override):
     assert "arenas" in msg
 
 
-@pytest.mark.parametrize("override", ["advantages.td_lambda=0.5", "advantages.return_discount=0.8"])
-def test_state_baseline_options_without_the_state_baseline_are_named(override):
+def test_return_discount_without_the_state_baseline_is_named():
+    msg = error_of(data=minimal(), overrides=["credit.return_discount=0.8"])
+    assert "return_discount" in msg and "baseline: state" in msg
+
+
+@pytest.mark.parametrize("override, new", [
+    ("advantages.gamma=0.5", "renamed to credit.gamma"),
+    ("advantages.baseline=state", "renamed to credit.baseline"),
+    ("advantages.state_decay=0.5", "renamed to credit.state_decay"),
+    ("advantages.return_discount=0.8", "renamed to credit.return_discount"),
+    ("advantages.td_lambda=0.5", "removed"),
+    ("warm_start.rollouts=8", "renamed to warm_start.search.rollouts"),
+    ("warm_start.unique=true", "renamed to warm_start.search.unique"),
+    ("warm_start.play=best", "renamed to warm_start.search.play"),
+    ("warm_start.games=100", "renamed to warm_start.search.games"),
+    ("warm_start.keep=best", "warm_start.search"),
+    ("arenas.0.branches=4", "removed"),
+])
+def test_renamed_and_removed_keys_name_the_new_key(override, new):
     msg = error_of(data=minimal(), overrides=[override])
-    assert override.split(".")[1].split("=")[0] in msg and "baseline: state" in msg
+    old = override.split("=")[0] if "keep" not in override else "warm_start.keep"
+    assert old in msg and new in msg, msg
 
 
-@pytest.mark.parametrize("override", ["warm_start.rollouts=8", "warm_start.unique=true", "warm_start.play=best"])
-def test_warm_start_best_only_options_without_keep_best_are_named(override):
-    msg = error_of(data=minimal(), overrides=[override])
-    assert override.split(".")[1].split("=")[0] in msg and "keep: best" in msg
-
-
-def test_warm_start_play_best_without_rollouts_is_named():
-    msg = error_of(data=minimal(), overrides=["warm_start.keep=best", "warm_start.play=best"])
+def test_search_label_options_are_checked():
+    msg = error_of(data=minimal(), overrides=["warm_start.search.play=best"])
     assert "play=best" in msg and "rollouts" in msg
+    msg = error_of(data=minimal(warm_start={"keep": "winners", "search": {"rollouts": 4}}))
+    assert "keep='winners'" in msg and "search" in msg
 
 
 def test_apply_override_in_place():
@@ -198,7 +212,11 @@ def _all_models(model: type[BaseModel], seen=None):
 
 
 def test_every_config_field_has_a_doc():
+    from sparring.arenas import arena_class, arena_kinds
+
     models = _all_models(ExperimentConfig)
+    for kind in arena_kinds():  # arena kinds' own config models, validated by kind
+        _all_models(arena_class(kind).config_model, models)
     assert C.GameArenaConfig in models and C.PoolConfig in models and C.EndpointConfig in models and C.LoraConfig in models and C.TinyModelConfig in models
     undocumented = [f"{m.__name__}.{n}" for m in models for n, f in m.model_fields.items() if not f.description]
     assert not undocumented, undocumented

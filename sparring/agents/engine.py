@@ -5,7 +5,8 @@ log-probs of the sampled tokens under the sampling temperature, text). `generate
 that many concurrent episodes can share one engine: a backend batches the requests it holds
 (HF: an asyncio scheduler in front of `generate`; vLLM batches natively; an HTTP backend sends
 concurrent requests). `load_weights(model)` receives the learner's model after each update.
-Arenas only see this protocol, so backends swap without touching them.
+Arenas, the trainer and the CLI only see this protocol (backends are chosen by `engine.backend`
+through `sparring.agents.engines`), so backends swap without touching them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sparring.types import Generation, SamplingParams
 @runtime_checkable
 class InferenceEngine(Protocol):
     tokenizer: Any
+    pad_id: int  # token id the learner pads batches with
+    eos_id: int  # end-of-turn token id
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         """One completion for one prompt; concurrent calls are batched by the backend."""

@@ -23,7 +23,8 @@ import re
 import shutil
 from pathlib import Path
 
-from sparring.agents.hf_engine import HFEngine, _unwrap
+from sparring.agents.engines import make_engine
+from sparring.agents.hf_engine import _unwrap
 from sparring.agents.models import load_model, load_tokenizer
 from sparring.agents.policies import EnginePolicy, RandomPolicy
 from sparring.agents.scripted import KuhnEquilibriumPolicy, MinimaxPolicy, UnsupportedGame
@@ -34,8 +35,9 @@ SCRIPTED_KINDS = ("random", "minimax", "kuhn_equilibrium")
 
 
 def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str = "float32",
-                   max_batch_size: int = 256, run_dir=None, initial_model=None, tokenizer=None):
-    """The opponent policy for an arena's `OpponentConfig`; None for self-play.
+                   engine=None, run_dir=None, initial_model=None, tokenizer=None):
+    """The opponent policy for an arena's `OpponentConfig`; None for self-play. Model opponents
+    are served by the run's engine backend (`engine`: an EngineConfig; None: the default).
 
     `run_dir` (where a pool keeps its snapshots), `initial_model` (the learner's model before the
     first update) and `tokenizer` are needed by kind 'pool' only. An opponent that cannot play
@@ -55,15 +57,14 @@ def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str 
         return KuhnEquilibriumPolicy(seed=seed)
     if cfg.kind == "checkpoint":
         frozen = load_model(cfg.path, dtype)
-        policy = EnginePolicy(HFEngine(frozen, load_tokenizer(cfg.path), max_batch_size), trainable=False)
+        policy = EnginePolicy(make_engine(engine, frozen, load_tokenizer(cfg.path)), trainable=False)
         policy.name = f"checkpoint:{cfg.path}"
         return policy
     if cfg.kind == "pool":
         if initial_model is None or tokenizer is None or run_dir is None:
             raise ValueError("opponent kind 'pool' needs run_dir=, initial_model= (the learner's model) and "
                              "tokenizer= passed to build_opponent")
-        return PoolOpponent(initial_model, tokenizer, cfg.pool, run_dir, seed=seed, dtype=dtype,
-                            max_batch_size=max_batch_size)
+        return PoolOpponent(initial_model, tokenizer, cfg.pool, run_dir, seed=seed, dtype=dtype, engine=engine)
     if cfg.kind == "openai":
         from sparring.agents.http_policy import OpenAIChatPolicy
 
@@ -147,7 +148,7 @@ class PoolOpponent:
     name = "pool"
 
     def __init__(self, initial_model, tokenizer, cfg, run_dir, seed: int = 0, dtype: str = "float32",
-                 max_batch_size: int = 256) -> None:
+                 engine=None) -> None:
         self.cfg = cfg
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ class PoolOpponent:
         self.members = [self.initial] + (others[-(cfg.size - 1):] if cfg.size > 1 else [])
         self._evicted: list[str] = []  # evicted since the last state_dict
         self._doomed: list[str] = []  # evicted before the last state_dict: deleted at the next
-        self.engines = [HFEngine(initial_model, tokenizer, max_batch_size) for _ in range(cfg.active)]
+        self.engines = [make_engine(engine, initial_model, tokenizer) for _ in range(cfg.active)]
         self.policies = [EnginePolicy(e, trainable=False) for e in self.engines]
         self.loaded: list[str | None] = [None] * cfg.active
         if fresh:  # the engines already hold the initial weights

@@ -1,5 +1,12 @@
-"""Turn loops that make agents interact and emit Episodes with per-role rewards."""
+"""Turn loops that make agents interact and emit Episodes with per-role rewards.
 
-from sparring.arenas.game_arena import GameArena, InvalidActionRule
+`Arena` is the plugin base class and `register_arena(kind)` its registry (see base.py); the
+built-in kinds are `game` (GameArena) and `absolute_zero` (AbsoluteZeroArena).
+"""
 
-__all__ = ["GameArena", "InvalidActionRule"]
+from sparring.arenas.base import Arena, ArenaContext, arena_class, arena_kinds, build_arena, register_arena
+from sparring.arenas.game_arena import GameArena, GameArenaConfig, InvalidActionRule
+from sparring.arenas import absolute_zero  # noqa: F401  (registers the absolute_zero kind)
+
+__all__ = ["Arena", "ArenaContext", "GameArena", "GameArenaConfig", "InvalidActionRule", "arena_class", "arena_kinds",
+           "build_arena", "register_arena"]

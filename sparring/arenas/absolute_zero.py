@@ -19,9 +19,10 @@ sandbox runs issued concurrently):
 
 Every trained turn is its own single-player `Episode` with role `<task>/proposer` or
 `<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
-baselines. A malformed answer is a counted outcome with the format penalty: its turn is marked
-`invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty (it is never
-retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
+baselines; solver episodes of one task share a GRPO group (the task), proposer episodes shown the
+same references share one. A malformed answer is a counted outcome with the format penalty: its
+turn is marked `invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty
+(it is never retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
 proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a
 Monte-Carlo check that failed that way is left out of the proposer's mean_solve. Metrics (`az/...`,
 `perf/az_*`) come from `metrics()`; the buffers resume from checkpoints (`state_dict`) and are
@@ -41,7 +42,9 @@ from pathlib import Path
 from typing import Sequence
 
 from sparring.agents.roles import Role
-from sparring.config import AbsoluteZeroArenaConfig
+from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
+from sparring.arenas.base import Arena, ArenaContext, register_arena
+from sparring.config import WarmStartConfig
 from sparring.environments.absolute_zero import prompts, rewards, tasks
 from sparring.environments.absolute_zero.buffers import Buffers, Entry
 from sparring.environments.absolute_zero.checks import CallResult, ValidationConfig
@@ -117,7 +120,10 @@ class _Solve:
     sandbox_error: bool = False  # a check failed in the sandbox itself: no score, not trained
 
 
-class AbsoluteZeroArena:
+@register_arena("absolute_zero")
+class AbsoluteZeroArena(Arena):
+    config_model = AbsoluteZeroArenaConfig
+
     def __init__(self, cfg: AbsoluteZeroArenaConfig, policy, executor, sampling: SamplingParams = SamplingParams(),
                  export_path: str | Path | None = None, sandbox=None) -> None:
         self.cfg = cfg
@@ -130,6 +136,16 @@ class AbsoluteZeroArena:
         self.export_path = Path(export_path) if export_path else None
         self._sandbox = sandbox  # closed with the arena when given (the Executor leaves a shared one open)
         self._perf: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext) -> AbsoluteZeroArena:
+        return build_arena(cfg, ctx.policy, ctx.sampling, ctx.run_dir)
+
+    @classmethod
+    def warm_start_rows(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
+                        count: int) -> list[dict]:
+        """Format-only rows for the six roles (see `format_examples`)."""
+        return format_examples(cfg, count, ctx.seed, ctx.sampling)
 
     # ----- the step ----------------------------------------------------------------------------
     async def play_step(self, step: int, seeds: Sequence[int]) -> list[Episode]:
@@ -255,22 +271,23 @@ class AbsoluteZeroArena:
     def _proposer_episode(self, p: _Proposal, step: int) -> Episode:
         p.reward = self._proposer_reward(p)
         valid, scored, trained = p.outcome == "valid", bool(p.mc_scores), not self._untrained(p)
-        meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added, "trained": trained,
-                "forfeit": 0 if p.turn.invalid else None,
+        meta = {"phase": "propose", "step": step, "outcome": p.outcome, "added": p.added,
                 "program_chars": len(p.entry.program) if valid and p.task != "induction" else None,
                 "program_ast_nodes": rewards.ast_node_count(p.entry.program) if valid and p.task != "induction" else None,
                 "mean_solve": rewards.mean(p.mc_scores) if scored else None,
                 "learnability": rewards.learnability(p.mc_scores) if scored else None}
         turn = p.turn if trained else replace(p.turn, trainable=False)
-        return Episode(self.name, p.task, p.seed, [turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta)
+        return Episode(self.name, p.task, p.seed, [turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta,
+                       forfeit=0 if p.turn.invalid else None, group=("propose", p.observation))
 
     def _solver_episode(self, s: _Solve, step: int) -> Episode:
         trained = not s.sandbox_error
         reward = rewards.solver_reward(s.answer is not None, s.score, self.penalties) if trained else 0.0
         meta = {"phase": "solve", "step": step, "score": s.score, "well_formed": s.answer is not None,
-                "trained": trained, "task_step": s.task.step, "forfeit": 0 if s.turn.invalid else None}
+                "task_step": s.task.step}
         turn = s.turn if trained else replace(s.turn, trainable=False)
-        return Episode(self.name, s.task.task, s.seed, [turn], [reward], [self.roles[(s.task.task, "solver")].name], meta)
+        return Episode(self.name, s.task.task, s.seed, [turn], [reward], [self.roles[(s.task.task, "solver")].name], meta,
+                       forfeit=0 if s.turn.invalid else None, group=("solve", s.task.prompt()))
 
     # ----- metrics ------------------------------------------------------------------------------
     def metrics(self, episodes: Sequence[Episode]) -> dict[str, float]:
@@ -280,7 +297,7 @@ class AbsoluteZeroArena:
         scored_props: list[Episode] = []
         for t in self.cfg.task_types:
             props = [e for e in episodes if e.task == t and e.metadata.get("phase") == "propose"]
-            solves = [e for e in episodes if e.task == t and e.metadata.get("phase") == "solve" and e.metadata["trained"]]
+            solves = [e for e in episodes if e.task == t and e.metadata.get("phase") == "solve" and e.turns[0].trainable]
             outcomes = Counter(e.metadata["outcome"] for e in props)
             scored = [e for e in props if e.metadata["learnability"] is not None]
             scored_props += scored
@@ -303,7 +320,7 @@ class AbsoluteZeroArena:
         bins = Counter(_learnability_bin(x) for x in learn)
         for name in LEARNABILITY_BINS:
             out[f"az/learnability_{name}_share"] = bins[name] / len(learn) if learn else 0.0
-        out["az/untrained_turns"] = float(sum(not e.metadata.get("trained", True) for e in episodes))
+        out["az/untrained_turns"] = float(sum(not t.trainable for e in episodes for t in e.turns))
         return out
 
     # ----- state, export, lifecycle ---------------------------------------------------------------

@@ -10,25 +10,52 @@ rule (explicit, configurable) retries or forfeits, and every such attempt is cou
 [0, N] of uniformly random legal moves that nobody is trained on, so the agents meet positions
 their own near-deterministic play would never reach; evaluation arenas leave it at 0.
 
-`branches=K` (vine sampling, for training): after each game, K - 1 more games continue from one of
-its trainable decisions (chosen uniformly, seeded; the seeded game is replayed up to it), each
-sampling that move afresh. The K moves from the one shared position then differ only in what
-followed them, so a per-state baseline (`advantages.baseline: state`) credits them against each
-other: a low-variance comparison of moves exactly where the model chose. Branch episodes repeat the shared prefix as
-untrained turns (a complete game record) and carry `metadata["branch"]` (1..K-1; 0 the original).
+The arena is the `game` kind of the arena registry (`GameArenaConfig`): it owns its opponent
+(and forwards the opponent's hooks: a pool snapshots itself after updates), evaluates against the
+uniform-random policy, and supplies warm-start rows from random play (training/warm_start.py).
+`play.py` drives this same loop with a human at some seats (`seats=`, `watch=`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import random
 from dataclasses import dataclass
+from typing import Any, Callable
 
-from sparring.agents.policies import Agent, Policy
-from sparring.agents.roles import Role
+from pydantic import Field, model_validator
+
+from sparring.agents.policies import Agent, EnginePolicy, Policy, RandomPolicy
+from sparring.agents.roles import Role, seat_roles
+from sparring.arenas.base import Arena, ArenaContext, register_arena
+from sparring.config import ArenaConfig, EvalConfig, InvalidActionConfig, OpponentConfig, WarmStartConfig
 from sparring.environments import IllegalAction, make
 from sparring.types import Episode, Turn
+
+
+class GameArenaConfig(ArenaConfig):
+    kind: str = "game"
+    """Arena kind: a turn-based game from the game registry."""
+    game: str
+    """Registered game name (sparring.environments.names())."""
+    game_options: dict[str, Any] = {}
+    """Options passed to the game constructor (e.g. hands: 3)."""
+    opponent: OpponentConfig = OpponentConfig()
+    """Who plays the other seats."""
+    random_opening: int = Field(0, ge=0)
+    """Exploring starts: each training episode first plays 0..N uniformly random legal moves that
+    no one is trained on (evaluation always starts from the usual position)."""
+    shared_role: bool = False
+    """One role for all seats instead of one role per seat."""
+    invalid_action: InvalidActionConfig = InvalidActionConfig()
+    """The explicit rule for invalid answers."""
+
+    @model_validator(mode="after")
+    def _opponent_settings(self):
+        if self.opponent.kind == "checkpoint" and not self.opponent.path:
+            raise ValueError("opponent.path is required when opponent.kind is 'checkpoint'")
+        if self.opponent.kind == "openai" and self.opponent.endpoint is None:
+            raise ValueError("opponent.endpoint is required when opponent.kind is 'openai'")
+        return self
 
 
 @dataclass(frozen=True)
@@ -45,8 +72,19 @@ class InvalidActionRule:
     retries: int = 0
     retry_penalty: float = -1.0
 
+    @classmethod
+    def from_config(cls, cfg: InvalidActionConfig) -> InvalidActionRule:
+        return cls(**cfg.model_dump())
 
-class GameArena:
+
+@register_arena("game")
+class GameArena(Arena):
+    """`seats` (optional) fixes the policy of every seat (e.g. a human in `sparring play`) instead
+    of the learner-against-opponent assignment; `watch(game, turn)` is called after every attempt
+    (after the move is applied, when it was legal)."""
+
+    config_model = GameArenaConfig
+
     def __init__(
         self,
         name: str,
@@ -57,12 +95,15 @@ class GameArena:
         game_options: dict | None = None,
         invalid: InvalidActionRule = InvalidActionRule(),
         random_opening: int = 0,
-        branches: int = 1,
+        *,
+        seats: list[Policy] | None = None,
+        watch: Callable[[Any, Turn], None] | None = None,
+        eval_engine=None,
+        seed: int = 0,
+        index: int = 0,
     ) -> None:
         if random_opening < 0:
             raise ValueError(f"arena {name!r}: random_opening must be >= 0, got {random_opening}")
-        if branches < 1:
-            raise ValueError(f"arena {name!r}: branches must be >= 1, got {branches}")
         self.name = name
         self.game_name = game
         self.game_options = dict(game_options or {})
@@ -74,7 +115,27 @@ class GameArena:
         self.opponent = opponent
         self.invalid = invalid
         self.random_opening = random_opening
-        self.branches = branches
+        if seats is not None and len(seats) != self.num_players:
+            raise ValueError(f"arena {name!r}: {len(seats)} seat policies for {self.num_players} seats")
+        self.seats = seats
+        self.watch = watch
+        self.eval_engine = eval_engine  # the rollout engine, for a greedy evaluation policy
+        self.seed = seed  # the run seed
+        self.index = index  # position among the run's arenas
+
+    @classmethod
+    def from_config(cls, cfg: GameArenaConfig, ctx: ArenaContext) -> GameArena:
+        from sparring.agents.opponents import build_opponent
+
+        roles = seat_roles(cfg.game, make(cfg.game, **cfg.game_options).num_players, ctx.sampling, cfg.shared_role)
+        run_dir = ctx.run_dir / "opponents" / cfg.name if ctx.run_dir is not None else None
+        opponent = build_opponent(cfg.opponent, game=cfg.game, game_options=cfg.game_options, seed=ctx.seed * 31 + ctx.index,
+                                  dtype=ctx.model_config.dtype if ctx.model_config else "float32",
+                                  engine=ctx.engine_config, run_dir=run_dir, initial_model=ctx.model,
+                                  tokenizer=ctx.tokenizer)
+        return cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
+                   InvalidActionRule.from_config(cfg.invalid_action), cfg.random_opening,
+                   eval_engine=ctx.engine, seed=ctx.seed, index=ctx.index)
 
     def _open(self, game, seed: int) -> int:
         """Play the episode's random opening moves (seeded by the episode); returns how many."""
@@ -92,7 +153,17 @@ class GameArena:
         """The seat the learner plays against a fixed opponent; None in self-play."""
         return None if self.opponent is None else seed % self.num_players
 
+    def learner_seats(self, seed: int) -> list[int] | None:
+        """The seats the learner plays in this episode; None when it plays every seat."""
+        if self.seats is not None:
+            mine = [p for p, policy in enumerate(self.seats) if policy is self.learner]
+            return None if len(mine) == self.num_players else mine
+        seat = self.learner_seat(seed)
+        return None if seat is None else [seat]
+
     def agents(self, seed: int) -> list[Agent]:
+        if self.seats is not None:
+            return [Agent(role, policy) for role, policy in zip(self.roles, self.seats)]
         seat = self.learner_seat(seed)
         opponent = self.opponent
         if opponent is not None and hasattr(opponent, "for_episode"):
@@ -104,32 +175,14 @@ class GameArena:
 
     def _opponent_name(self, agents: list[Agent], seed: int) -> str:
         seat = self.learner_seat(seed)
-        if seat is None:
-            return "self"
+        if seat is None or self.seats is not None:
+            return "self" if self.seats is None else "seats"
         policy = agents[(seat + 1) % self.num_players].policy
         return getattr(policy, "name", type(policy).__name__)
 
     async def play(self, seed: int) -> Episode:
-        return (await self._play(seed, record=False))[0]
-
-    async def play_step(self, step: int, seeds: list[int]) -> list[Episode]:
-        """The step's episodes: with branches > 1 each game is followed by its branches."""
-        if self.branches == 1:
-            return list(await asyncio.gather(*[self.play(s) for s in seeds]))
-        games = await asyncio.gather(*[self._play_branched(s) for s in seeds])
-        return [e for episodes in games for e in episodes]
-
-    async def _play_branched(self, seed: int) -> list[Episode]:
-        episode, decisions = await self._play(seed, record=True)
-        if not decisions:  # e.g. a forfeit before the learner ever moved, or no trainable seat
-            return [episode]
-        prefix_len = random.Random(f"branch/{seed}").choice(decisions)
-        prefix = [dataclasses.replace(t, trainable=False) for t in episode.turns[:prefix_len]]
-        branches = await asyncio.gather(*[
-            self._continue(self._replay(seed, prefix), seed, list(prefix), episode.metadata["opening_moves"], branch=b)
-            for b in range(1, self.branches)
-        ])
-        return [episode, *branches]
+        game, opening = self._start(seed)
+        return await self._continue(game, seed, [], opening)
 
     def _start(self, seed: int):
         """A fresh game of this episode after its random opening; returns (game, opening moves)."""
@@ -137,23 +190,8 @@ class GameArena:
         game.reset(seed=seed)
         return game, self._open(game, seed)
 
-    def _replay(self, seed: int, turns: list[Turn]):
-        """The episode's game at the end of `turns` (games are deterministic given the seed)."""
-        game, _ = self._start(seed)
-        for t in turns:
-            if t.action is not None:
-                game.step(t.action)
-        return game
-
-    async def _play(self, seed: int, record: bool) -> tuple[Episode, list[int] | None]:
-        game, opening = self._start(seed)
-        decisions: list[int] | None = [] if record else None
-        return await self._continue(game, seed, [], opening, decisions=decisions), decisions
-
-    async def _continue(self, game, seed: int, turns: list[Turn], opening: int, branch: int = 0,
-                        decisions: list[int] | None = None) -> Episode:
-        """Play `game` from its current state to the end; `turns` holds what came before.
-        With `decisions`, the number of turns so far is kept before every trainable decision."""
+    async def _continue(self, game, seed: int, turns: list[Turn], opening: int) -> Episode:
+        """Play `game` from its current state to the end; `turns` holds what came before."""
         agents = self.agents(seed)
         start = len(turns)
         forfeit: int | None = None
@@ -161,17 +199,20 @@ class GameArena:
             player = game.current_player
             legal = game.legal_actions()
             observation = game.observation(player)
-            if decisions is not None and agents[player].policy is self.learner:
-                decisions.append(len(turns))
-            for _attempt in range(self.invalid.retries + 1):
+            for attempt in range(self.invalid.retries + 1):
                 turn = await agents[player].act(player, observation, legal, game)
                 turns.append(turn)
                 if turn.action is not None:
                     try:  # free-text games validate the action only here
                         game.step(turn.action)
-                        break
                     except IllegalAction:
                         turn.action, turn.invalid = None, True
+                if self.watch is not None:
+                    self.watch(game, turn)
+                if turn.action is not None:
+                    break
+                if attempt < self.invalid.retries:  # another attempt follows: this one is trained alone
+                    turn.retried, turn.reward = True, self.invalid.retry_penalty
             if turn.action is None:
                 forfeit = player
                 break
@@ -181,14 +222,70 @@ class GameArena:
             rewards = [self.invalid.opponent_reward] * self.num_players
             rewards[forfeit] = self.invalid.penalty
         metadata = {
-            "forfeit": forfeit,
             "invalid_attempts": sum(t.invalid for t in turns[start:]),
-            "learner_seat": self.learner_seat(seed),
             "game_turns": game.turn,
             "opening_moves": opening,
             "opponent": self._opponent_name(agents, seed),
         }
-        if self.branches > 1:
-            metadata["branch"] = branch
         return Episode(arena=self.name, task=self.game_name, seed=seed, turns=turns, rewards=rewards,
-                       roles=[r.name for r in self.roles], metadata=metadata)
+                       roles=[r.name for r in self.roles], metadata=metadata, forfeit=forfeit,
+                       learner_seats=self.learner_seats(seed))
+
+    # ----- hooks ------------------------------------------------------------------------------
+    def metrics(self, episodes: list[Episode]) -> dict[str, float]:
+        turns = [e.metadata["game_turns"] for e in episodes]
+        return {f"rollout/{self.name}/game_turns_mean": sum(turns) / len(turns)} if turns else {}
+
+    async def evaluate(self, cfg: EvalConfig) -> dict[str, float]:
+        """Greedy (eval.temperature) play against the uniform-random policy in every seat."""
+        from sparring.training.evaluate import evaluate_async
+
+        if self.eval_engine is None:
+            return {}
+        policy = EnginePolicy(self.eval_engine, trainable=False, temperature=cfg.temperature)
+        result = await evaluate_async(policy, RandomPolicy(seed=self.seed + 17), self.game_name, self.roles,
+                                      cfg.episodes, self.game_options, self.invalid, "random")
+        return result.metrics(f"eval/{self.name}/vs_random")
+
+    @classmethod
+    def warm_start_rows(cls, cfg: GameArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
+                        count: int) -> list[dict]:
+        """Turns of random legal play (or search-labelled positions) in the arena's own prompts."""
+        from sparring.training.warm_start import transcripts
+
+        roles = seat_roles(cfg.game, make(cfg.game, **cfg.game_options).num_players, ctx.sampling, cfg.shared_role)
+        return transcripts([(cfg.game, cfg.game_options, roles)], count, ctx.seed, warm_start.keep, warm_start.search,
+                           first_index=ctx.index)
+
+    def before_step(self, step: int) -> None:
+        if self.opponent is not None:
+            _call(self.opponent, "before_step", step)
+
+    def after_update(self, step: int, model) -> None:
+        if self.opponent is not None:
+            _call(self.opponent, "after_update", step, model)
+
+    def state_dict(self) -> dict | None:
+        state = _call(self.opponent, "state_dict") if self.opponent is not None else None
+        return None if state is None else {"opponent": state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.opponent is not None and "opponent" in state:
+            _call(self.opponent, "load_state_dict", state["opponent"])
+
+    async def aclose(self) -> None:
+        if self.opponent is None:
+            return
+        close = getattr(self.opponent, "aclose", None)
+        engine = getattr(self.opponent, "engine", None)
+        if close is not None:
+            await close()
+        elif engine is not None:
+            await engine.aclose()
+
+
+def _call(policy, hook: str, *args):
+    """An opponent's optional hook (opponents are policies; only some have state or per-step work,
+    see agents/opponents.py); None when it has no such hook."""
+    method = getattr(policy, hook, None)
+    return method(*args) if method is not None else None

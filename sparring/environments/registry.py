@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
-_REGISTRY: dict[str, type] = {}
+from sparring.registry import Registry
+
+_GAMES: Registry[type] = Registry("game")
+_REGISTRY: dict[str, type] = _GAMES._items
 _PREFIXES: dict[str, Callable[..., Any]] = {}
 T = TypeVar("T", bound=type)
 
@@ -29,27 +32,10 @@ def _textarena(env_id: str, **options: Any):
 register_prefix("textarena", _textarena)
 
 
-def _same_definition(a: type, b: type) -> bool:
-    """The same class statement executed again (a module re-imported, a notebook cell re-run)."""
-    import inspect
-
-    try:
-        return a.__qualname__ == b.__qualname__ and inspect.getsourcefile(a) == inspect.getsourcefile(b)
-    except TypeError:
-        return False
-
-
 def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make the game available as `make(name)`."""
-
-    def deco(cls: T) -> T:
-        old = _REGISTRY.get(name)
-        if old is not None and old is not cls and not _same_definition(old, cls):
-            raise ValueError(f"game name {name!r} is already registered by {old}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make the game available as `make(name)`. A second, different class under
+    a taken name is refused with both places named; re-running the same definition is allowed."""
+    return _GAMES.decorator(name)
 
 
 def make(name: str, **options: Any):

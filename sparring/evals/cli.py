@@ -132,13 +132,13 @@ def cmd_benchmark(args) -> int:
 def _model_policy(args):
     import torch
 
-    from sparring.agents.hf_engine import HFEngine
+    from sparring.agents.engines import make_engine
     from sparring.agents.models import load_model, load_tokenizer, resolve
     from sparring.agents.policies import EnginePolicy
 
     torch.manual_seed(args.seed)
     path = resolve(args.model)
-    engine = HFEngine(load_model(path), load_tokenizer(path))
+    engine = make_engine(None, load_model(path), load_tokenizer(path))
     return EnginePolicy(engine, trainable=False), engine
 
 

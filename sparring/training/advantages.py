@@ -4,14 +4,22 @@ Contract (DESIGN.md): 1-D float tensors of rewards; `groups`/`keys` are equal-le
 hashables; std is `torch.std` (unbiased) with eps=1e-6; a group or key with one member gets
 advantage 0 in the normalising estimators. The trainer only calls these; tests check them
 against hand-computed values.
+
+The registry (`register_estimator`) makes every estimator, built-in or a user's, one calling
+convention: `estimator(rewards, groups=..., keys=...)`, each receiving only the arguments it names
+(`groups`: the GRPO groups the arenas declared; `keys`: the (arena, role) baseline keys). A
+registered class is a stateful estimator (RAE): one instance per run, its `state_dict` checkpointed.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
-from typing import Callable, Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 import torch
+
+from sparring.registry import Registry, where
 
 EPS = 1e-6
 
@@ -126,10 +134,8 @@ class StateBaseline:
         self.prior = prior
         self.table: dict[Hashable, list[float]] = {}  # state -> [weighted return sum, weight]
 
-    def __call__(self, rewards: torch.Tensor, states: Sequence[Hashable], fallback: torch.Tensor,
-                 targets: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """Advantages `target - b` (target: the return itself, or `targets(values)` built from
-        every sample's state value, this batch included: TD(lambda) bootstraps), then the update."""
+    def __call__(self, rewards: torch.Tensor, states: Sequence[Hashable], fallback: torch.Tensor) -> torch.Tensor:
+        """Advantages `return - b` (leave-one-out baselines), then the table update."""
         rewards = _check(rewards, states)
         fallback = torch.as_tensor(fallback, dtype=torch.float32).tolist()
         batch: dict[Hashable, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -137,13 +143,11 @@ class StateBaseline:
             batch[s][0] += r
             batch[s][1] += 1.0
         baseline = torch.empty_like(rewards)
-        values = torch.empty_like(rewards)
         for i, (r, s, f) in enumerate(zip(rewards.tolist(), states, fallback)):
             old_sum, old_n = self.table.get(s, (0.0, 0.0))
             total, n = old_sum + batch[s][0], old_n + batch[s][1]
             baseline[i] = (total - r + self.prior * f) / (n - 1.0 + self.prior)  # leave-one-out
-            values[i] = (total + self.prior * f) / (n + self.prior)
-        adv = (rewards if targets is None else targets(values)) - baseline
+        adv = rewards - baseline
         kept = {}
         for s, (total, n) in self.table.items():
             if n * self.decay >= 0.05:
@@ -171,4 +175,86 @@ def _hashable(key):
     return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
 
 
-ESTIMATORS = ("rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce")
+# ----- the registry ------------------------------------------------------------------------------
+ESTIMATOR_ARGS = ("groups", "keys")
+_ESTIMATORS: Registry[Any] = Registry("advantage estimator")
+
+
+def _wanted_args(name: str, obj) -> tuple[str, ...]:
+    """Which of groups/keys `obj` (a function, or a class's __call__) takes; TypeError otherwise."""
+    params = list(inspect.signature(obj.__call__ if isinstance(obj, type) else obj).parameters.values())
+    if isinstance(obj, type):
+        params = params[1:]  # self
+    if not params:
+        raise TypeError(f"estimator {name!r} ({where(obj)}): its first argument must be the 1-D reward tensor")
+    wants = []
+    for p in params[1:]:
+        if p.name in ESTIMATOR_ARGS:
+            wants.append(p.name)
+        elif p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"estimator {name!r} ({where(obj)}) takes argument {p.name!r}: after the rewards an "
+                            f"estimator may only take {ESTIMATOR_ARGS} (or arguments with defaults)")
+    return tuple(wants)
+
+
+def register_estimator(name: str):
+    """Decorator: register a sequence-level estimator under `name`.
+
+    A function `f(rewards, [groups], [keys]) -> advantages` (same shape as rewards) is stateless;
+    a class is stateful: constructed once per run with `advantages.options[name]` as keyword
+    arguments, called like a function, and needs `state_dict()` / `load_state_dict(d)` (the state
+    rides in checkpoints)."""
+
+    def deco(obj):
+        _wanted_args(name, obj)
+        if isinstance(obj, type) and not all(callable(getattr(obj, m, None)) for m in ("state_dict", "load_state_dict")):
+            raise TypeError(f"estimator {name!r} ({where(obj)}): a stateful (class) estimator needs state_dict() and "
+                            "load_state_dict(d), so that its state survives a resume")
+        return _ESTIMATORS.add(name, obj)
+
+    return deco
+
+
+def estimator_names() -> list[str]:
+    return _ESTIMATORS.names()
+
+
+class Estimator:
+    """A registered estimator ready to call: `est(rewards, groups, keys)` passes each argument the
+    estimator takes and checks the result; stateless ones have an empty state."""
+
+    def __init__(self, name: str, options: dict | None = None) -> None:
+        obj = _ESTIMATORS.get(name)
+        self.name = name
+        self.wants = _wanted_args(name, obj)
+        if isinstance(obj, type):
+            try:
+                self.fn = obj(**(options or {}))
+            except TypeError as e:
+                raise ValueError(f"estimator {name!r}: bad options {options}: {e}") from None
+        elif options:
+            raise ValueError(f"estimator {name!r} is a function and takes no options, got {sorted(options)}")
+        else:
+            self.fn = obj
+        self.stateful = isinstance(obj, type)
+
+    def __call__(self, rewards: torch.Tensor, groups: Sequence[Hashable], keys: Sequence[Hashable]) -> torch.Tensor:
+        given = {"groups": list(groups), "keys": list(keys)}
+        out = self.fn(rewards, **{k: given[k] for k in self.wants})
+        out = torch.as_tensor(out, dtype=torch.float32)
+        if out.shape != rewards.shape:
+            raise ValueError(f"estimator {self.name!r} returned shape {tuple(out.shape)} for rewards of shape "
+                             f"{tuple(rewards.shape)}")
+        return out
+
+    def state_dict(self) -> dict:
+        return self.fn.state_dict() if self.stateful else {}
+
+    def load_state_dict(self, d: dict) -> None:
+        if self.stateful:
+            self.fn.load_state_dict(d)
+
+
+for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("trr_plus_plus", trr_plus_plus),
+                    ("reinforce_pp", reinforce_pp), ("reinforce", reinforce)):
+    register_estimator(_name)(_obj)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from sparring.agents.policies import Policy
 from sparring.agents.roles import Role
-from sparring.arenas import GameArena, InvalidActionRule
+from sparring.arenas.game_arena import GameArena, InvalidActionRule
 
 EVAL_SEED_BASE = 1_000_000_000
 RATES = ("win", "draw", "loss", "invalid", "opponent_invalid")
@@ -107,7 +107,7 @@ async def evaluate_async(policy: Policy, opponent: Policy, game: str, roles: lis
     episodes = await asyncio.gather(*[arena.play(s) for s in seeds])
     result = EvalResult(game=game, opponent=opponent_name)
     for seat in range(n_seats):
-        mine = [e for e in episodes if e.metadata["learner_seat"] == seat]
+        mine = [e for e in episodes if e.learner_seats == [seat]]
         n = len(mine)
         payoffs = [e.rewards[seat] for e in mine]
         outcomes = [outcome(e.rewards, seat) for e in mine]
@@ -115,8 +115,8 @@ async def evaluate_async(policy: Policy, opponent: Policy, game: str, roles: lis
             "win": sum(o > 0 for o in outcomes),
             "draw": sum(o == 0 for o in outcomes),
             "loss": sum(o < 0 for o in outcomes),
-            "invalid": sum(e.metadata["forfeit"] == seat for e in mine),
-            "opponent_invalid": sum(e.metadata["forfeit"] not in (None, seat) for e in mine),
+            "invalid": sum(e.forfeit == seat for e in mine),
+            "opponent_invalid": sum(e.forfeit not in (None, seat) for e in mine),
         }
         mean, ci = mean_ci(payoffs)
         result.seats.append(SeatResult(

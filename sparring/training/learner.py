@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from sparring.config import LossConfig, OptimConfig
 from sparring.training.batching import MicroBatch
 from sparring.training.loss import policy_loss, token_logprobs
 
@@ -32,26 +33,30 @@ def lr_factor(update: int, *, warmup_steps: int = 0, decay: str = "constant", de
 
 
 class Learner:
-    def __init__(self, model, *, learning_rate: float, weight_decay: float = 0.0, betas=(0.9, 0.999),
-                 grad_clip: float = 1.0, epochs: int = 1, warmup_steps: int = 0, decay: str = "constant",
-                 decay_steps: int = 0, min_lr_ratio: float = 0.0, temperature: float = 1.0,
-                 clip_low: float = 0.2, clip_high: float = 0.28, aggregation: str = "token_mean",
-                 kl_coef: float = 0.0, entropy_coef: float = 0.0) -> None:
+    """`optim` and `loss` are the run's validated config sections; `temperature` is the rollout
+    sampling temperature (log-probs are computed under it); `total_steps` is where an lr decay ends."""
+
+    def __init__(self, model, optim: OptimConfig | None = None, loss: LossConfig | None = None, *,
+                 temperature: float = 1.0, total_steps: int = 0) -> None:
+        optim = optim or OptimConfig()
+        loss = loss or LossConfig()
         self.model = model
         self.model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, betas=tuple(betas))
+        self.optimizer = torch.optim.AdamW(params, lr=optim.learning_rate, weight_decay=optim.weight_decay,
+                                           betas=tuple(optim.betas))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, functools.partial(lr_factor, warmup_steps=warmup_steps, decay=decay,
-                                              decay_steps=decay_steps, min_ratio=min_lr_ratio))
-        self.grad_clip = grad_clip
-        self.epochs = epochs
+            self.optimizer, functools.partial(lr_factor, warmup_steps=optim.warmup_steps, decay=optim.decay,
+                                              decay_steps=total_steps, min_ratio=optim.min_lr_ratio))
+        self.grad_clip = optim.grad_clip
+        self.epochs = optim.epochs
         self.temperature = temperature if temperature > 0 else 1.0
-        self.loss_args = dict(clip_low=clip_low, clip_high=clip_high, aggregation=aggregation, kl_coef=kl_coef, entropy_coef=entropy_coef)
+        self.loss_args = dict(clip_low=loss.clip_low, clip_high=loss.clip_high, aggregation=loss.aggregation,
+                              kl_coef=loss.kl_coef, entropy_coef=loss.entropy_coef)
         self.ref_model = None
-        if kl_coef > 0:
+        if loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval()
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)

@@ -11,25 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from typing import Protocol
 
+from sparring.arenas.base import Arena
 from sparring.types import Episode
-
-
-class Arena(Protocol):
-    """What rollout needs from an arena. An arena whose step has phases (Absolute Zero:
-    propose -> validate -> solve) implements `play_step(step, seeds)` returning all its episodes
-    for the step instead; one that reports its own metrics implements `metrics(episodes)`."""
-
-    name: str
-
-    async def play(self, seed: int) -> Episode: ...
-
-
-async def _arena_episodes(arena, step: int, seeds: list[int]) -> list[Episode]:
-    if hasattr(arena, "play_step"):
-        return list(await arena.play_step(step, seeds))
-    return list(await asyncio.gather(*[arena.play(s) for s in seeds]))
 
 
 def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
@@ -38,7 +22,7 @@ def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
 
 async def collect_async(arenas: list[tuple[Arena, int]], step: int, run_seed: int) -> list[Episode]:
     jobs = [
-        _arena_episodes(arena, step, [episode_seed(run_seed, step, a, i) for i in range(count)])
+        arena.play_step(step, [episode_seed(run_seed, step, a, i) for i in range(count)])
         for a, (arena, count) in enumerate(arenas)
     ]
     return [e for episodes in await asyncio.gather(*jobs) for e in episodes]
@@ -50,8 +34,7 @@ def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asy
     episodes = loop.run_until_complete(collect_async(arenas, step, run_seed))
     stats = summarize(episodes, time.perf_counter() - t0)
     for arena, _ in arenas:
-        if hasattr(arena, "metrics"):
-            stats.update(arena.metrics([e for e in episodes if e.arena == arena.name]))
+        stats.update(arena.metrics([e for e in episodes if e.arena == arena.name]))
     return episodes, stats
 
 
@@ -60,16 +43,15 @@ def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
     gen_tokens = sum(len(t.completion_ids) for t in attempts)
     rewards: dict[str, list[float]] = defaultdict(list)
     for e in episodes:
-        seat = e.metadata.get("learner_seat")
         for player, role in enumerate(e.roles):
-            if seat is None or seat == player:
+            if e.learner_seats is None or player in e.learner_seats:
                 rewards[f"reward/{e.arena}/{role}"].append(e.rewards[player])
     stats = {
         "rollout/episodes": float(len(episodes)),
         "rollout/turns": float(len(attempts)),
         "rollout/invalid_rate": sum(t.invalid for t in attempts) / max(len(attempts), 1),
         "rollout/truncated_rate": sum(t.truncated for t in attempts) / max(len(attempts), 1),
-        "rollout/forfeit_rate": sum(e.metadata.get("forfeit") is not None for e in episodes) / max(len(episodes), 1),
+        "rollout/forfeit_rate": sum(e.forfeit is not None for e in episodes) / max(len(episodes), 1),
         "rollout/completion_tokens_mean": gen_tokens / max(len(attempts), 1),
         "perf/rollout_s": seconds,
         "perf/rollout_tokens_per_s": gen_tokens / seconds if seconds > 0 else 0.0,
@@ -78,8 +60,7 @@ def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
     by_arena: dict[str, list[Episode]] = defaultdict(list)
     for e in episodes:
         by_arena[e.arena].append(e)
-    for name, eps in by_arena.items():  # per-arena (per-game) rates, for multi-game runs
+    for name, eps in by_arena.items():  # per-arena rates, for multi-arena runs
         turns = [t for e in eps for t in e.turns if t.trainable]
         stats[f"rollout/{name}/invalid_rate"] = sum(t.invalid for t in turns) / max(len(turns), 1)
-        stats[f"rollout/{name}/game_turns_mean"] = sum(e.metadata.get("game_turns", 0) for e in eps) / len(eps)
     return stats

@@ -25,20 +25,16 @@ import numpy as np
 import torch
 import yaml
 
-from sparring.agents.hf_engine import HFEngine
+from sparring.agents.engines import make_engine
 from sparring.agents.models import TinySpec, load_model, load_tokenizer, resolve
-from sparring.agents.opponents import build_opponent
-from sparring.agents.policies import EnginePolicy, RandomPolicy
-from sparring.agents.roles import seat_roles
-from sparring.arenas import GameArena, InvalidActionRule
-from sparring.config import ArenaConfig, ExperimentConfig, GameArenaConfig
-from sparring.environments import make
+from sparring.agents.policies import EnginePolicy
+from sparring.arenas import ArenaContext, arena_class, build_arena
+from sparring.config import EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
-from sparring.training.evaluate import evaluate_async
 from sparring.training.learner import Learner
 from sparring.training.metrics import MetricsLogger
-from sparring.training.warm_start import run_sft, transcripts
+from sparring.training.warm_start import run_sft
 from sparring.types import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -63,25 +59,15 @@ class Trainer:
         self.sampling = SamplingParams(cfg.sampling.max_new_tokens, cfg.sampling.temperature, cfg.sampling.top_p)
         self.base_path = resolve(cfg.model.name, TinySpec(**cfg.model.tiny.model_dump()))
         self.tokenizer = load_tokenizer(self.base_path)
-        self.roles = {a.name: seat_roles(a.game, make(a.game, **a.game_options).num_players, self.sampling, a.shared_role)
-                      for a in self._game_arenas()}
         resume = checkpoint.latest(self.run_dir)
         self.warm_stats: dict[str, float] = {}
         model = self._initial_model(resume)
-        self.learner = Learner(
-            model, learning_rate=cfg.optim.learning_rate, weight_decay=cfg.optim.weight_decay, betas=cfg.optim.betas,
-            grad_clip=cfg.optim.grad_clip, epochs=cfg.optim.epochs, warmup_steps=cfg.optim.warmup_steps,
-            decay=cfg.optim.decay, decay_steps=cfg.run.steps, min_lr_ratio=cfg.optim.min_lr_ratio,
-            temperature=cfg.sampling.temperature, clip_low=cfg.loss.clip_low, clip_high=cfg.loss.clip_high,
-            aggregation=cfg.loss.aggregation, kl_coef=cfg.loss.kl_coef, entropy_coef=cfg.loss.entropy_coef,
-        )
-        self.engine = HFEngine(self.learner.model, self.tokenizer, max_batch_size=cfg.engine.max_batch_size)
+        self.learner = Learner(model, cfg.optim, cfg.loss, temperature=cfg.sampling.temperature, total_steps=cfg.run.steps)
+        self.engine = make_engine(cfg.engine, self.learner.model, self.tokenizer)
         self.policy = EnginePolicy(self.engine)
-        self.arenas = [(self._build_arena(i, a), a.episodes_per_step) for i, a in enumerate(cfg.arenas)]
-        self.retry_penalty = {a.name: a.invalid_action.retry_penalty for a in cfg.arenas}
-        self.assigner = AdvantageAssigner(cfg.advantages.estimator, cfg.advantages.per_role, cfg.advantages.rae_alpha, cfg.advantages.gamma,
-                                          cfg.advantages.baseline, cfg.advantages.state_decay,
-                                          cfg.advantages.return_discount, cfg.advantages.td_lambda)
+        self.arenas = [build_arena(a, self._context(i)) for i, a in enumerate(cfg.arenas)]
+        self.counts = [a.episodes_per_step for a in cfg.arenas]
+        self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit)
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -96,14 +82,16 @@ class Trainer:
                 metrics.log(0, {**self.warm_stats, **(self.evaluate() if cfg.eval.at_start else {})})
             for step in range(self.step, cfg.run.steps):
                 t0 = time.perf_counter()
-                self._hook("before_step", step)
-                episodes, stats = rollout.collect(self.arenas, step, cfg.run.seed, self.loop)
-                samples = self.assigner.assign(episodes, self.retry_penalty.__getitem__)
+                for arena in self.arenas:
+                    arena.before_step(step)
+                episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop)
+                samples = self.assigner.assign(episodes)
                 stats.update(self.learner.update(batching.build(
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
                 self.engine.load_weights(self.learner.model)
                 self.step = step + 1
-                self._hook("after_update", self.step, self.learner.model)
+                for arena in self.arenas:
+                    arena.after_update(self.step, self.learner.model)
                 stats.update(_advantage_stats(samples))
                 if cfg.eval.every and self.step % cfg.eval.every == 0:
                     stats.update(self.evaluate())
@@ -115,47 +103,20 @@ class Trainer:
         return last
 
     # ----- evaluation -------------------------------------------------------------------------
-    def evaluate(self, episodes_per_seat: int | None = None, temperature: float | None = None) -> dict[str, float]:
-        cfg = self.cfg
-        temp = cfg.eval.temperature if temperature is None else temperature
-        greedy = EnginePolicy(self.engine, trainable=False, temperature=temp)
-        out = {}
-        for a in self._game_arenas():
-            result = self.loop.run_until_complete(evaluate_async(
-                greedy, RandomPolicy(seed=cfg.run.seed + 17), a.game, self.roles[a.name],
-                episodes_per_seat or cfg.eval.episodes, a.game_options, _rule(a), "random"))
-            out.update(result.metrics(f"eval/{a.name}/vs_random"))
+    def evaluate(self, episodes: int | None = None, temperature: float | None = None) -> dict[str, float]:
+        """Every arena's own evaluation (`Arena.evaluate`), with `eval` settings optionally overridden."""
+        update = {k: v for k, v in (("episodes", episodes), ("temperature", temperature)) if v is not None}
+        settings = EvalConfig(**{**self.cfg.eval.model_dump(), **update})
+        out: dict[str, float] = {}
+        for arena in self.arenas:
+            out.update(self.loop.run_until_complete(arena.evaluate(settings)))
         return out
 
     # ----- construction, checkpoints -----------------------------------------------------------
-    def _game_arenas(self) -> list[GameArenaConfig]:
-        return [a for a in self.cfg.arenas if a.kind == "game"]
-
-    def _build_arena(self, index: int, a: ArenaConfig):
-        if a.kind == "absolute_zero":
-            from sparring.arenas.absolute_zero import build_arena
-
-            return build_arena(a, self.policy, self.sampling, self.run_dir)
-        opponent = build_opponent(a.opponent, game=a.game, game_options=a.game_options, seed=self.cfg.run.seed * 31 + index,
-                                  dtype=self.cfg.model.dtype, max_batch_size=self.cfg.engine.max_batch_size,
-                                  run_dir=self.run_dir / "opponents" / a.name,
-                                  initial_model=self.learner.model, tokenizer=self.tokenizer)
-        return GameArena(a.name, a.game, self.roles[a.name], self.policy, opponent, a.game_options, _rule(a), a.random_opening,
-                         a.branches)
-
-    def _stateful(self):
-        """(key, object) for every arena and opponent that carries resumable state."""
-        for arena, _ in self.arenas:
-            for key, obj in ((f"arena/{arena.name}", arena), (f"opponent/{arena.name}", getattr(arena, "opponent", None))):
-                if obj is not None and hasattr(obj, "state_dict"):
-                    yield key, obj
-
-    def _hook(self, name: str, *args) -> None:
-        """Call an optional per-step hook on every arena and opponent that has it."""
-        for arena, _ in self.arenas:
-            for obj in (arena, getattr(arena, "opponent", None)):
-                if obj is not None and hasattr(obj, name):
-                    getattr(obj, name)(*args)
+    def _context(self, index: int) -> ArenaContext:
+        return ArenaContext(policy=self.policy, engine=self.engine, tokenizer=self.tokenizer, sampling=self.sampling,
+                            seed=self.cfg.run.seed, index=index, run_dir=self.run_dir, model=self.learner.model,
+                            model_config=self.cfg.model, engine_config=self.cfg.engine)
 
     def _initial_model(self, resume: Path | None):
         cfg = self.cfg
@@ -172,13 +133,13 @@ class Trainer:
         return model
 
     def _warm_start(self) -> Path:
-        """Run the SFT format warm start once per run directory; later runs reuse its output."""
+        """Run the SFT warm start once per run directory; later runs reuse its output."""
         out = self.run_dir / "warm_start"
         if (out / "config.json").exists():
             return out
         ws = self.cfg.warm_start
         model = load_model(self.base_path, self.cfg.model.dtype)
-        rows = self._warm_start_rows(ws.examples)
+        rows = self._warm_start_rows()
         t0 = time.perf_counter()
         self.warm_stats = run_sft(model, self.tokenizer, rows, epochs=ws.epochs, learning_rate=ws.learning_rate,
                                   batch_size=ws.batch_size, seed=self.cfg.run.seed)
@@ -191,26 +152,28 @@ class Trainer:
         seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
         return out
 
-    def _warm_start_rows(self, examples: int) -> list[dict]:
-        """Format-only SFT rows (prompt/completion chat messages), split evenly over the arenas."""
-        games = [(a.game, a.game_options, self.roles[a.name]) for a in self._game_arenas()]
-        others = [a for a in self.cfg.arenas if a.kind != "game"]
-        share = -(-examples // len(self.cfg.arenas))
+    def _warm_start_rows(self) -> list[dict]:
+        """SFT rows from every arena kind's `warm_start_rows` hook, `examples` split evenly."""
         ws = self.cfg.warm_start
-        rows = transcripts(games, share * len(games), self.cfg.run.seed, ws.keep, ws.games, ws.rollouts,
-                           ws.unique, ws.play) if games else []
-        for a in others:  # each non-game arena kind supplies its own format examples
-            if a.kind == "absolute_zero":
-                from sparring.arenas.absolute_zero import format_examples
-
-                rows += format_examples(a, share, self.cfg.run.seed, self.sampling)
-            else:
-                raise ValueError(f"arena {a.name!r}: kind {a.kind!r} has no warm start")
+        share = -(-ws.examples // len(self.cfg.arenas))
+        rows: list[dict] = []
+        for i, a in enumerate(self.cfg.arenas):
+            ctx = ArenaContext(policy=None, engine=None, tokenizer=self.tokenizer, sampling=self.sampling,
+                               seed=self.cfg.run.seed, index=i, run_dir=self.run_dir, model_config=self.cfg.model,
+                               engine_config=self.cfg.engine)
+            mine = arena_class(a.kind).warm_start_rows(a, ctx, ws, share)
+            if not mine:
+                log.warning("arena %r (kind %r) supplies no warm-start rows", a.name, a.kind)
+            rows += mine
+        if not rows:
+            raise ValueError("warm_start.enabled: no arena supplies warm-start rows "
+                             f"(kinds {sorted({a.kind for a in self.cfg.arenas})})")
         return rows
 
     def save(self) -> Path:
         state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json")}
-        learner_state = {**self.learner.state_dict(), "components": {k: obj.state_dict() for k, obj in self._stateful()}}
+        components = {f"arena/{arena.name}": arena.state_dict() for arena in self.arenas}
+        learner_state = {**self.learner.state_dict(), "components": {k: v for k, v in components.items() if v is not None}}
         return checkpoint.save(self.run_dir, self.step, self.learner.model, self.tokenizer, learner_state, state, self.cfg.checkpoint.keep)
 
     def _restore(self, path: Path) -> None:
@@ -219,25 +182,17 @@ class Trainer:
         self.assigner.load_state_dict(state["advantages"])
         self.learner.load_state_dict(blob["learner"])
         saved = blob["learner"].get("components", {})
-        for key, obj in self._stateful():
-            if key in saved:
-                obj.load_state_dict(saved[key])
+        for arena in self.arenas:
+            if f"arena/{arena.name}" in saved:
+                arena.load_state_dict(saved[f"arena/{arena.name}"])
         checkpoint.set_rng_state(blob["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
     def close(self) -> None:
-        for arena, _ in self.arenas:
-            for obj in (arena, getattr(arena, "opponent", None)):
-                if hasattr(obj, "aclose"):
-                    self.loop.run_until_complete(obj.aclose())
-                elif isinstance(obj, EnginePolicy):
-                    self.loop.run_until_complete(obj.engine.aclose())
+        for arena in self.arenas:
+            self.loop.run_until_complete(arena.aclose())
         self.loop.run_until_complete(self.engine.aclose())
         self.loop.close()
-
-
-def _rule(a: ArenaConfig) -> InvalidActionRule:
-    return InvalidActionRule(**a.invalid_action.model_dump())
 
 
 def _advantage_stats(samples) -> dict[str, float]:

@@ -1,16 +1,20 @@
-"""Format warm start: a short supervised stage (TRL's SFTTrainer) on transcripts of random play.
+"""Warm start: a short supervised stage (TRL's SFTTrainer) on rows the arenas supply.
 
-A freshly initialised tiny model cannot yet write a legal move. This stage teaches the answer
-format only: the targets are uniformly random legal actions, so it carries no strategy. With
-`keep="winners"` only the eventual winner's moves of each random game are kept: the game's own
-outcome filters the targets (still no scripted strategy). With `keep="best"` each position of the
-random games is labelled with the move whose random games ended best for the mover, over all the
-games that passed through that position, or (`rollouts`) by simulated random continuations after
-each legal move: one step of Monte-Carlo policy improvement over uniform random play, learned
-offline (a reward signal from the rules, no scripted strategy, no search at play time); with
-`play="best"` the games that pick the positions let one seat follow those labels, so the rows are
-the positions the improved player meets. Prompts are built by the same roles the arena uses, so
-the SFT prompt tokens equal the rollout ones.
+For games, a freshly initialised tiny model cannot yet write a legal move. The format warm start
+(`transcripts`) teaches the answer format only: the targets are uniformly random legal actions,
+so it carries no strategy. With `keep="winners"` only the eventual winner's moves of each random
+game are kept: the game's own outcome filters the targets (still no scripted strategy).
+
+Search labels (`warm_start.search`, `_best_moves`) are a different thing: supervised learning
+from Monte-Carlo search (expert iteration), not a format warm start. Each position is labelled
+with the move whose random games ended best for the mover, over the games that passed through it,
+or (`rollouts`) over simulated random continuations after each legal move: one step of policy
+improvement over uniform random play, learned offline (a signal from the rules, no scripted
+strategy, no search at play time); with `play="best"` the games that pick the positions let one
+seat follow those labels, so the rows are the positions the improved player meets. What a model
+reaches after it is a supervised result and is reported as such.
+
+Prompts are built by the same roles the arena uses, so the SFT prompt tokens equal the rollout ones.
 """
 
 from __future__ import annotations
@@ -20,42 +24,34 @@ import random
 import tempfile
 
 from sparring.agents.roles import Role
+from sparring.config import SearchLabelConfig
 from sparring.environments import make
 
 log = logging.getLogger(__name__)
 
-WARM_START_KEEP = ("all", "winners", "best")
-WARM_START_PLAY = ("random", "best")
-
 
 def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed: int, keep: str = "all",
-                games: int = 0, rollouts: int = 0, unique: bool = False, play: str = "random") -> list[dict]:
-    """Prompt/completion pairs from random legal play (with play="best", one seat of each game
-    following the labels), spread evenly over the arenas' games.
+                search: SearchLabelConfig | None = None, first_index: int = 0) -> list[dict]:
+    """Prompt/completion pairs from random legal play, spread evenly over the arenas' games
+    (`first_index`: the first arena's position in the run, which seeds its games).
 
     keep="all" takes every move (format only). keep="winners" takes only the moves of the player
     whose payoff ended strictly highest, i.e. behaviour cloning of the random games each player
     won: the targets are still random legal moves, but filtered by the game's own outcome (the
     move that completed a win is always among them), so the stage carries a reward signal from
-    the rules and no scripted strategy. Drawn games contribute nothing. keep="best": see
-    `_best_moves`.
+    the rules and no scripted strategy. Drawn games contribute nothing. With `search`, every
+    move is labelled by Monte-Carlo search instead: see `_best_moves`.
     """
-    if keep not in WARM_START_KEEP:
-        raise ValueError(f"warm_start.keep must be one of {WARM_START_KEEP}, got {keep!r}")
-    if play not in WARM_START_PLAY:
-        raise ValueError(f"warm_start.play must be one of {WARM_START_PLAY}, got {play!r}")
-    for key, value in (("rollouts", rollouts), ("unique", unique), ("play", play != "random")):
-        if value and keep != "best":
-            raise ValueError(f"warm_start.{key} needs warm_start.keep: best (got keep {keep!r})")
-    if play == "best" and not rollouts:
-        raise ValueError("warm_start.play: best needs warm_start.rollouts > 0")
+    if keep not in ("all", "winners"):
+        raise ValueError(f"keep must be 'all' or 'winners', got {keep!r}")
     per_arena = -(-examples // len(arenas))
-    if keep == "best":
-        scored = max(games // len(arenas), per_arena) if games else 4 * per_arena
-        return [row for a, arena in enumerate(arenas)
-                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a, rollouts, unique, play)][:examples]
+    if search is not None:
+        scored = max(search.games // len(arenas), per_arena) if search.games else 4 * per_arena
+        return [row for a, arena in enumerate(arenas, first_index)
+                for row in _best_moves(*arena, per_arena, scored, seed * 7919 + a, search.rollouts, search.unique,
+                                       search.play)][:examples]
     rows: list[dict] = []
-    for a, (game_name, options, roles) in enumerate(arenas):
+    for a, (game_name, options, roles) in enumerate(arenas, first_index):
         rng = random.Random(seed * 7919 + a)
         g = 0
         count = 0

@@ -47,10 +47,10 @@ def test_minimax_never_loses_at_tictactoe_against_random():
     arena = GameArena("t", "tictactoe", TTT_ROLES, MinimaxPolicy(seed=1), opponent=RandomPolicy(seed=2))
     episodes = run(play_all(arena, range(1000)))  # the learner seat alternates: 500 games per seat
     for seat in (0, 1):
-        mine = [e for e in episodes if e.metadata["learner_seat"] == seat]
+        mine = [e for e in episodes if e.learner_seats == [seat]]
         assert len(mine) == 500
         assert all(e.rewards[seat] >= 0 for e in mine), f"minimax lost a game in seat {seat}"
-        assert all(e.metadata["forfeit"] is None for e in mine)
+        assert all(e.forfeit is None for e in mine)
         wins = sum(e.rewards[seat] > 0 for e in mine) / len(mine)
         assert wins > (0.9 if seat == 0 else 0.6), (seat, wins)  # it also converts random's blunders
 
@@ -264,9 +264,9 @@ def test_minimax_wins_nim_from_the_winning_seat_against_random():
     opponent = build_opponent(OpponentConfig(kind="minimax"), game="nim", game_options={}, seed=1)
     arena = GameArena("n", "nim", seat_roles("nim", 2, SamplingParams()), opponent, opponent=RandomPolicy(seed=2))
     episodes = run(play_all(arena, range(200)))
-    first = [e for e in episodes if e.metadata["learner_seat"] == 0]
+    first = [e for e in episodes if e.learner_seats == [0]]
     assert len(first) == 100 and all(e.rewards[0] == 1.0 for e in first)  # "3 4 5" is a first-player win
-    second = [e for e in episodes if e.metadata["learner_seat"] == 1]
+    second = [e for e in episodes if e.learner_seats == [1]]
     assert sum(e.rewards[1] > 0 for e in second) > 50  # random soon gives the win away
 
 
@@ -366,7 +366,7 @@ def test_kuhn_equilibrium_self_play_samples_the_game_value():
 def test_kuhn_equilibrium_beats_random_and_follows_who_acts_first():
     arena = GameArena("k", "kuhn_poker", KUHN_ROLES, KuhnEquilibriumPolicy(seed=3), opponent=RandomPolicy(seed=4))
     episodes = run(play_all(arena, range(4000)))
-    payoffs = [e.rewards[e.metadata["learner_seat"]] for e in episodes]
+    payoffs = [e.rewards[e.learner_seats[0]] for e in episodes]
     mean = sum(payoffs) / len(payoffs)
     se = (sum((x - mean) ** 2 for x in payoffs) / (len(payoffs) - 1) / len(payoffs)) ** 0.5
     assert mean - 3 * se > 0.05, (mean, se)
@@ -486,6 +486,7 @@ def test_build_opponent_pool_needs_the_model(tmp_path):
 
 def test_trainer_runs_three_steps_against_a_pool(tmp_path):
     from sparring.config import load_config
+    from sparring.training import checkpoint
     from sparring.training.trainer import Trainer
 
     cfg = load_config(data={
@@ -501,8 +502,12 @@ def test_trainer_runs_three_steps_against_a_pool(tmp_path):
     trainer = Trainer(cfg, show_progress=False)
     try:
         trainer.train()
-        pool = trainer.arenas[0][0].opponent
+        pool = trainer.arenas[0].opponent
         assert pool.members == ["step_0000000", "step_0000003"]
+        # the arena forwards its opponent's state into the checkpoint, under arena/<name>
+        _, blob = checkpoint.load_state(checkpoint.latest(tmp_path / "run"))
+        saved = blob["learner"]["components"]["arena/kuhn"]["opponent"]
+        assert saved["members"] == ["step_0000000", "step_0000003"]
         assert sorted(p.name for p in (tmp_path / "run" / "opponents" / "kuhn").glob("step_*"))[0] == "step_0000000"
     finally:
         trainer.close()
@@ -625,10 +630,10 @@ def test_endpoint_as_an_arena_opponent_never_crashes_a_game(server, monkeypatch)
     server.replies = [(500, b"down", 0)] * 3 + [(200, b"garbage", 0)] * 3
     arena = GameArena("k", "kuhn_poker", KUHN_ROLES, RandomPolicy(seed=0), opponent=policy)
     episodes = run(play_all(arena, range(20)))
-    forfeits = [e for e in episodes if e.metadata["forfeit"] is not None]
-    assert len(forfeits) == 6 and all(e.metadata["forfeit"] != e.metadata["learner_seat"] for e in forfeits)
+    forfeits = [e for e in episodes if e.forfeit is not None]
+    assert len(forfeits) == 6 and all(e.forfeit != e.learner_seats[0] for e in forfeits)
     assert policy.errors == {"http": 3, "bad_response": 3} and policy.requests == sum(
-        1 for e in episodes for t in e.turns if t.player != e.metadata["learner_seat"])
+        1 for e in episodes for t in e.turns if t.player != e.learner_seats[0])
 
 
 # ----- specs and the builder -------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 
 from sparring.agents.policies import _turn
 from sparring.arenas.absolute_zero import AbsoluteZeroArena, format_examples, validation_config
-from sparring.config import AbsoluteZeroArenaConfig
+from sparring.config import AbsoluteZeroArenaConfig, AdvantageConfig
 from sparring.environments.absolute_zero.buffers import IDENTITY
 from sparring.environments.absolute_zero.tasks import PROPOSAL_REJECTIONS
 from sparring.environments.absolute_zero.validation import Executor
@@ -136,7 +136,7 @@ def test_outcomes_and_rewards(played):
     bad = [e for e in episodes if e.turns[0].invalid]
     assert {(e.roles[0], e.rewards[0]) for e in bad} == {("induction/proposer", -1.0), ("deduction/solver", -1.0),
                                                          ("abduction/solver", -1.0)}
-    assert all(e.metadata["forfeit"] == 0 for e in bad)
+    assert all(e.forfeit == 0 for e in bad)
 
 
 def test_solve_phase_takes_fresh_proposals_first(played):
@@ -174,7 +174,7 @@ def test_buffers_grow_with_valid_proposals(played, tmp_path):
 
 def test_trr_plus_plus_advantages(played):
     _, episodes, _ = played
-    samples = AdvantageAssigner("trr_plus_plus").assign(episodes)
+    samples = AdvantageAssigner(AdvantageConfig(estimator="trr_plus_plus")).assign(episodes)
     assert len(samples) == 18
     adv = {}
     for s in samples:
@@ -287,8 +287,8 @@ def test_sandbox_failures_are_counted_not_trained():
     # MC [broken, 1] -> mean over the one real check = 1 -> unlearnable -> 0 (not 1 - 0.5)
     assert props[0].metadata["mean_solve"] == 1.0 and props[0].rewards == [0.0] and props[0].turns[0].trainable
     assert props[1].metadata["outcome"] == "sandbox_error" and not props[1].turns[0].trainable
-    assert [e.metadata["trained"] for e in solves] == [False, True] and solves[1].rewards == [-1.0]
-    samples = AdvantageAssigner("trr_plus_plus").assign(episodes)
+    assert [e.turns[0].trainable for e in solves] == [False, True] and solves[1].rewards == [-1.0]
+    samples = AdvantageAssigner(AdvantageConfig(estimator="trr_plus_plus")).assign(episodes)
     assert len(samples) == 2  # the two untrained turns give no samples
     m = arena.metrics(episodes)
     assert m["az/untrained_turns"] == 2 and m["az/abduction/reject/sandbox_error"] == 1

@@ -95,7 +95,7 @@ def test_train_checkpoint_resume_and_metrics(tmp_path, subprocess_env):
     torch.save(blob, checkpoint.latest(run) / checkpoint.OPTIM_FILE)
     trainer = Trainer(load_config(cfg), show_progress=False)
     try:
-        arena = trainer.arenas[0][0]
+        arena = trainer.arenas[0]
         assert trainer.step == 3 and arena.buffers.state_dict() == saved
         assert arena.buffers["deduction"].entries[-1] == added
     finally:

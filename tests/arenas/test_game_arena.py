@@ -113,7 +113,7 @@ def test_malformed_answers_forfeit_by_the_rule(bad, seat):
     answers[seat] = "\x00" if bad is None else bad
     arena = GameArena("k", "kuhn_poker", ROLES, ScriptedPolicy(per_seat(*answers), trainable=True), invalid=rule)
     ep = run(arena.play(seed=5))
-    assert ep.metadata["forfeit"] == seat
+    assert ep.forfeit == seat
     expected = [0.5, 0.5]
     expected[seat] = -3.0
     assert ep.rewards == expected
@@ -133,11 +133,13 @@ def test_retries_then_legal_answer_continues_the_game():
     rule = InvalidActionRule(penalty=-5.0, retries=2, retry_penalty=-0.25)
     arena = GameArena("k", "kuhn_poker", ROLES, ScriptedPolicy(script, trainable=True), invalid=rule)
     ep = run(arena.play(seed=1))
-    assert ep.metadata["forfeit"] is None
+    assert ep.forfeit is None
     assert ep.metadata["invalid_attempts"] == 2
     assert [t.invalid for t in ep.turns] == [True, True, False, False]
     assert [t.action for t in ep.turns] == [None, None, "check", "check"]
     assert [t.player for t in ep.turns] == [0, 0, 0, 1]
+    assert [t.retried for t in ep.turns] == [True, True, False, False]
+    assert [t.reward for t in ep.turns[:2]] == [-0.25, -0.25]
     assert ep.metadata["game_turns"] == 2
     # check-check showdown: rewards are the game's, not the rule's
     assert sorted(ep.rewards) == [-1.0, 1.0]
@@ -147,10 +149,12 @@ def test_retries_exhausted_forfeit():
     rule = InvalidActionRule(penalty=-2.0, opponent_reward=1.0, retries=2)
     arena = GameArena("k", "kuhn_poker", ROLES, ScriptedPolicy(per_seat(legal_first, "nope"), trainable=True), invalid=rule)
     ep = run(arena.play(seed=0))
-    assert ep.metadata["forfeit"] == 1
+    assert ep.forfeit == 1
     assert ep.metadata["invalid_attempts"] == 3  # 1 + 2 retries
     assert ep.rewards == [1.0, -2.0]
     assert [t.player for t in ep.turns] == [0, 1, 1, 1]
+    assert [t.retried for t in ep.turns] == [False, True, True, False]  # the last attempt forfeits
+    assert [t.reward for t in ep.turns[1:3]] == [rule.retry_penalty] * 2
 
 
 def test_arena_episode_fields():
@@ -158,7 +162,7 @@ def test_arena_episode_fields():
     ep = run(arena.play(seed=11))
     assert ep.arena == "my_arena" and ep.task == "kuhn_poker" and ep.seed == 11
     assert ep.roles == ["kuhn_poker/p0", "kuhn_poker/p1"]
-    assert ep.metadata["forfeit"] is None and ep.metadata["learner_seat"] is None
+    assert ep.forfeit is None and ep.learner_seats is None
     assert ep.metadata["game_turns"] == len(ep.turns) == 4  # check, check per hand
     assert all(t.trainable for t in ep.turns)
     assert [t.role for t in ep.turns] == [ROLES[t.player].name for t in ep.turns]
@@ -179,8 +183,8 @@ def test_fixed_opponent_learner_seat_alternates_and_only_learner_trains():
 
     seats = []
     for seed, ep in enumerate(run(many())):
-        seat = ep.metadata["learner_seat"]
-        assert seat == seed % 2
+        assert ep.learner_seats == [seed % 2]
+        seat = ep.learner_seats[0]
         seats.append(seat)
         assert ep.turns, "a game has turns"
         for t in ep.turns:
@@ -208,7 +212,7 @@ def test_concurrent_random_vs_random_is_zero_sum():
     assert [e.seed for e in episodes] == list(range(200))
     payoffs = set()
     for e in episodes:
-        assert e.metadata["forfeit"] is None and e.metadata["invalid_attempts"] == 0
+        assert e.forfeit is None and e.metadata["invalid_attempts"] == 0
         assert sum(e.rewards) == 0.0
         assert all(not t.trainable for t in e.turns)  # random policies never train
         payoffs.add(e.rewards[0])
@@ -232,17 +236,17 @@ def test_engine_policy_in_arena_never_crashes(tiny_model, tokenizer):
 
     episodes = run(many())
     for e in episodes:
-        seat = e.metadata["learner_seat"]
+        seat = e.learner_seats[0]
         learner_turns = [t for t in e.turns if t.player == seat]
         assert learner_turns and all(t.trainable and t.prompt_ids and t.completion_ids for t in learner_turns)
         assert all(len(t.logprobs) == len(t.completion_ids) for t in learner_turns)
-        if e.metadata["forfeit"] is not None:
-            assert e.rewards[e.metadata["forfeit"]] == -2.0
+        if e.forfeit is not None:
+            assert e.rewards[e.forfeit] == -2.0
         else:
             assert sum(e.rewards) == 0.0
         assert e.metadata["invalid_attempts"] == sum(t.invalid for t in e.turns)
         assert json.loads(json.dumps(e.to_json()))["turns"][0]["prompt_ids"] == e.turns[0].prompt_ids
-    assert engine.stats.sequences == sum(1 for e in episodes for t in e.turns if t.player == e.metadata["learner_seat"])
+    assert engine.stats.sequences == sum(1 for e in episodes for t in e.turns if t.player == e.learner_seats[0])
     assert engine.stats.batches < engine.stats.sequences  # requests were batched
 
 
@@ -273,85 +277,3 @@ def test_random_opening_that_ends_the_game_yields_an_episode_without_turns():
     assert all(sum(e.rewards) == 0.0 for e in episodes)
     with pytest.raises(ValueError, match="random_opening"):
         GameArena("k", "kuhn_poker", ROLES, RandomPolicy(), random_opening=-1)
-
-
-def _replay(game_name: str, episode, **options):
-    from sparring.environments import make
-
-    game = make(game_name, **options)
-    game.reset(seed=episode.seed)
-    for t in episode.turns:
-        if t.action is not None:
-            game.step(t.action)
-    return game
-
-
-def _trainable_random(seed: int) -> ScriptedPolicy:
-    """A stand-in learner: random legal moves, marked trainable (as the model's turns are)."""
-    import random
-
-    rng = random.Random(seed)
-    return ScriptedPolicy(lambda observation, legal: f"[{rng.choice(legal)}]", trainable=True)
-
-
-def _prefix(episode) -> int:
-    return next(i for i, t in enumerate(episode.turns + [None]) if t is None or t.trainable)
-
-
-def test_branches_continue_games_from_a_shared_decision():
-    ttt_roles = seat_roles("tictactoe", 2, SamplingParams(4))
-
-    def arena(**kw):
-        return GameArena("t", "tictactoe", ttt_roles, _trainable_random(3), branches=4, **kw)
-
-    episodes = run(arena().play_step(0, list(range(30))))
-    assert len(episodes) == 30 * 4
-    for i in range(30):
-        original, *branches = episodes[4 * i : 4 * i + 4]
-        assert original.metadata["branch"] == 0 and all(t.trainable for t in original.turns)
-        assert [b.metadata["branch"] for b in branches] == [1, 2, 3]
-        k = _prefix(branches[0])
-        for b in branches:
-            assert _prefix(b) == k < len(b.turns) and b.seed == original.seed
-            # the prefix repeats the original game, untrained; from there on the branch plays on
-            assert [t.action for t in b.turns[:k]] == [t.action for t in original.turns[:k]]
-            assert b.turns[k].player == original.turns[k].player and all(t.trainable for t in b.turns[k:])
-            game = _replay("tictactoe", b)  # a complete legal game with its own outcome
-            assert game.done and [float(r) for r in game.returns()] == b.rewards
-    assert len({_prefix(e) for e in episodes if e.metadata["branch"]}) > 3  # spread over the game
-    again = run(arena().play_step(0, list(range(30))))
-    assert [_prefix(e) for e in again] == [_prefix(e) for e in episodes]  # seeded per episode
-    with pytest.raises(ValueError, match="branches"):
-        GameArena("t", "tictactoe", ttt_roles, RandomPolicy(), branches=0)
-
-
-def test_branches_against_a_fixed_opponent_resample_the_learners_move():
-    ttt_roles = seat_roles("tictactoe", 2, SamplingParams(4))
-    arena = GameArena("t", "tictactoe", ttt_roles, _trainable_random(3), opponent=RandomPolicy(seed=4), branches=2)
-    episodes = run(arena.play_step(0, list(range(20))))
-    assert len(episodes) == 40
-    for original, branch in zip(episodes[::2], episodes[1::2]):
-        k = _prefix(branch)  # the prefix is untrained, opponent turns included
-        assert [t.action for t in branch.turns[:k]] == [t.action for t in original.turns[:k]]
-        assert branch.turns[k].player == original.metadata["learner_seat"]  # the learner's move is resampled
-        assert branch.metadata["opponent"] == original.metadata["opponent"] == "random"
-
-
-def test_branches_replay_games_with_chance_from_the_same_deal():
-    # Kuhn Poker deals at reset and Liar's Dice rolls: a branch replays the seeded game to its
-    # branch point, so it holds the original's cards/dice and the prefix's moves stay legal.
-    for game_name, options in (("kuhn_poker", {"hands": 3}), ("liars_dice", {})):
-        roles = seat_roles(game_name, 2, SamplingParams(4))
-        rng = __import__("random").Random(5)
-        # the answer carries the observation it was given (the first bracket alone is parsed)
-        learner = ScriptedPolicy(lambda obs, legal: f"[{rng.choice(legal)}] after: {obs}", trainable=True)
-        arena = GameArena("g", game_name, roles, learner, game_options=options, branches=3)
-        episodes = run(arena.play_step(0, list(range(12))))
-        for i in range(12):
-            original, *branches = episodes[3 * i : 3 * i + 3]
-            for b in branches:
-                k = _prefix(b)
-                seen = [t.text.split("after: ", 1)[1] for t in b.turns[: k + 1]]
-                assert seen == [t.text.split("after: ", 1)[1] for t in original.turns[: k + 1]]
-                game = _replay(game_name, b, **options)
-                assert game.done and [float(r) for r in game.returns()] == b.rewards

@@ -256,7 +256,7 @@ def test_arena_plays_a_hand_played_tictactoe_game_in_free_text():
     episode = asyncio.run(arena.play(seed=0))  # learner seat = seed % 2 = 0
     assert episode.rewards == [1.0, -1.0] and episode.metadata["game_turns"] == 5
     assert [t.action for t in episode.turns] == ["0", "3", "1", "4", "2"]
-    assert not any(t.invalid for t in episode.turns) and episode.metadata["forfeit"] is None
+    assert not any(t.invalid for t in episode.turns) and episode.forfeit is None
 
 
 def test_arena_listed_actions_against_random_and_forfeit_on_nonsense():
@@ -270,7 +270,7 @@ def test_arena_listed_actions_against_random_and_forfeit_on_nonsense():
         assert all(t.action in ("check", "bet", "call", "fold") for t in episode.turns)
     nonsense = GameArena("ta_kuhn", "textarena:KuhnPoker-v0", roles, scripted(["[raise 5]"]), RandomPolicy(0))
     episode = asyncio.run(nonsense.play(seed=1))  # learner in seat 1, which opens
-    assert episode.metadata["forfeit"] == 1 and episode.rewards == [0.0, -1.0]
+    assert episode.forfeit == 1 and episode.rewards == [0.0, -1.0]
 
 
 # ----- optional dependency ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from sparring.training import advantages as A
+from sparring.config import AdvantageConfig
 from sparring.training.credit import AdvantageAssigner
 from sparring.types import Episode, Turn
 
@@ -168,13 +169,49 @@ def _one_role_episodes(rewards: list[float]) -> list[Episode]:
 def test_assigner_rae_alpha_one_equals_reinforce_assigner():
     g = torch.Generator().manual_seed(1)
     rewards = torch.randn(20, generator=g).tolist()
-    rae = AdvantageAssigner("rae", rae_alpha=1.0).assign(_one_role_episodes(rewards))
-    plain = AdvantageAssigner("reinforce").assign(_one_role_episodes(rewards))
+    rae = AdvantageAssigner(AdvantageConfig(estimator="rae", rae_alpha=1.0)).assign(_one_role_episodes(rewards))
+    plain = AdvantageAssigner(AdvantageConfig(estimator="reinforce")).assign(_one_role_episodes(rewards))
     assert [s.advantage for s in rae] == pytest.approx([s.advantage for s in plain], abs=1e-6)
     assert [s.advantage for s in plain] == pytest.approx(rewards, abs=1e-6)
 
 
 def test_estimator_names_are_the_contract():
-    assert set(A.ESTIMATORS) == {"rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"}
-    with pytest.raises(ValueError):
-        AdvantageAssigner("ppo")
+    assert {"rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"} <= set(A.estimator_names())
+    with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'.*registered"):
+        AdvantageConfig(estimator="ppo")
+    with pytest.raises(ValueError, match=r"per_role\.solo\n.*unknown advantage estimator 'ppo'"):
+        AdvantageConfig(per_role={"solo": "ppo"})
+
+
+def test_every_builtin_takes_the_one_calling_convention():
+    # est(rewards, groups, keys): each gets only what it names; results equal the pure functions
+    r = torch.tensor([1.0, 0.0, 2.0, 5.0])
+    groups, keys = ["a", "a", "b", "b"], ["k", "k", "k", "k"]
+    torch.testing.assert_close(A.Estimator("grpo")(r, groups, keys), A.grpo(r, groups))
+    torch.testing.assert_close(A.Estimator("trr_plus_plus")(r, groups, keys), A.trr_plus_plus(r, keys))
+    torch.testing.assert_close(A.Estimator("reinforce_pp")(r, groups, keys), A.reinforce_pp(r))
+    rae = A.Estimator("rae", {"alpha": 0.5})
+    torch.testing.assert_close(rae(r, groups, keys), A.RAE(alpha=0.5)(r, keys))
+    assert rae.state_dict()["alpha"] == 0.5 and A.Estimator("grpo").state_dict() == {}
+
+
+def test_register_estimator_checks_signature_state_and_duplicates():
+    @A.register_estimator("test_median")
+    def median_baseline(rewards, keys):
+        return rewards - rewards.median()
+
+    assert "test_median" in A.estimator_names()
+    torch.testing.assert_close(A.Estimator("test_median")(torch.tensor([1.0, 2.0, 9.0]), [0] * 3, [0] * 3),
+                               torch.tensor([-1.0, 0.0, 7.0]))
+    with pytest.raises(TypeError, match="may only take"):
+        A.register_estimator("test_bad_args")(lambda rewards, temperature: rewards)
+    with pytest.raises(TypeError, match="state_dict"):
+        @A.register_estimator("test_stateless_class")
+        class NoState:
+            def __call__(self, rewards):
+                return rewards
+    with pytest.raises(ValueError, match="'test_median' is already registered by .*median_baseline"):
+        A.register_estimator("test_median")(lambda rewards: rewards)
+    with pytest.raises(ValueError, match="returned shape"):
+        A.register_estimator("test_wrong_shape")(lambda rewards: rewards[:1])
+        A.Estimator("test_wrong_shape")(torch.tensor([1.0, 2.0]), [0, 0], [0, 0])

@@ -1,27 +1,36 @@
-"""`AdvantageAssigner.assign` on hand-built episodes: per-turn credit, retries, per-role estimators."""
+"""`AdvantageAssigner.assign` on hand-built episodes: per-turn credit, retries, per-role estimators,
+per-turn rewards and the state baseline (with any estimator)."""
 
 from __future__ import annotations
 
 import pytest
 
+from sparring.config import AdvantageConfig, CreditConfig
 from sparring.training.credit import AdvantageAssigner, trajectories
 from sparring.types import Episode, Sample, Turn
 
 ROLES = ["game/p0", "game/p1"]
 
 
-def turn(player: int, mark: int, *, trainable: bool = True, invalid: bool = False) -> Turn:
-    """A turn whose completion id `mark` identifies it in the samples."""
+def assigner(estimator: str = "rae", *, per_role=None, rae_alpha: float = 0.95, **credit) -> AdvantageAssigner:
+    return AdvantageAssigner(AdvantageConfig(estimator=estimator, per_role=per_role or {}, rae_alpha=rae_alpha),
+                             CreditConfig(**credit))
+
+
+def turn(player: int, mark: int, *, trainable: bool = True, invalid: bool = False, retried: float | None = None,
+         reward: float | None = None) -> Turn:
+    """A turn whose completion id `mark` identifies it in the samples; `retried=p`: a failed
+    attempt that was retried, with retry penalty p."""
     return Turn(
         role=ROLES[player], player=player, prompt_ids=[100 + mark, 7], completion_ids=[mark],
-        logprobs=[-0.01 * mark], text="garbage" if invalid else "[x]",
-        action=None if invalid else "x", invalid=invalid, trainable=trainable,
+        logprobs=[-0.01 * mark], text="garbage" if invalid or retried is not None else "[x]",
+        action=None if invalid or retried is not None else "x", invalid=invalid or retried is not None,
+        trainable=trainable, retried=retried is not None, reward=retried if retried is not None else reward,
     )
 
 
-def episode(turns, rewards, *, arena="arena", seed=0, **metadata) -> Episode:
-    metadata.setdefault("forfeit", None)
-    return Episode(arena, "game", seed, turns, list(rewards), list(ROLES), metadata)
+def episode(turns, rewards, *, arena="arena", seed=0, forfeit=None, group=None) -> Episode:
+    return Episode(arena, "game", seed, turns, list(rewards), list(ROLES), forfeit=forfeit, group=group)
 
 
 def by_mark(samples: list[Sample]) -> dict[int, Sample]:
@@ -32,7 +41,7 @@ def by_mark(samples: list[Sample]) -> dict[int, Sample]:
 
 def test_every_turn_of_a_player_gets_that_players_advantage():
     ep = episode([turn(0, 1), turn(1, 2), turn(0, 3), turn(1, 4)], [1.5, -1.5])
-    s = by_mark(AdvantageAssigner("reinforce").assign([ep]))
+    s = by_mark(assigner("reinforce").assign([ep]))
     assert set(s) == {1, 2, 3, 4}
     assert s[1].advantage == s[3].advantage == pytest.approx(1.5)
     assert s[2].advantage == s[4].advantage == pytest.approx(-1.5)
@@ -46,7 +55,7 @@ def test_every_turn_of_a_player_gets_that_players_advantage():
 def test_gamma_discounts_turns_before_the_players_last():
     # P0 plays marks 1, 3, 5 (3 turns), P1 plays 2, 4 (2 turns); gamma = 0.5
     ep = episode([turn(0, 1), turn(1, 2), turn(0, 3), turn(1, 4), turn(0, 5)], [2.0, -2.0])
-    s = by_mark(AdvantageAssigner("reinforce", gamma=0.5).assign([ep]))
+    s = by_mark(assigner("reinforce", gamma=0.5).assign([ep]))
     assert s[5].advantage == pytest.approx(2.0)  # last turn: 0.5**0
     assert s[3].advantage == pytest.approx(1.0)  # one before: 0.5**1
     assert s[1].advantage == pytest.approx(0.5)  # two before: 0.5**2
@@ -58,7 +67,7 @@ def test_gamma_discounts_turns_before_the_players_last():
 
 def test_untrainable_turns_produce_no_samples():
     ep = episode([turn(0, 1, trainable=False), turn(1, 2), turn(0, 3, trainable=False), turn(1, 4)], [1.0, -1.0])
-    s = by_mark(AdvantageAssigner("reinforce", gamma=0.5).assign([ep]))
+    s = by_mark(assigner("reinforce", gamma=0.5).assign([ep]))
     assert set(s) == {2, 4}
     # gamma counts only the learner's own turns
     assert s[4].advantage == pytest.approx(-1.0)
@@ -67,13 +76,13 @@ def test_untrainable_turns_produce_no_samples():
 
 def test_no_trainable_turns_no_samples():
     ep = episode([turn(0, 1, trainable=False), turn(1, 2, trainable=False)], [1.0, -1.0])
-    assert AdvantageAssigner("rae").assign([ep]) == []
+    assert assigner("rae").assign([ep]) == []
 
 
 def test_retried_invalid_attempt_is_its_own_sample_with_retry_penalty():
     # P0: invalid attempt (mark 1), retried successfully (mark 2); game goes on; P0 wins 1
-    ep = episode([turn(0, 1, invalid=True), turn(0, 2), turn(1, 3), turn(0, 4)], [1.0, -1.0])
-    s = by_mark(AdvantageAssigner("reinforce", gamma=0.5).assign([ep], retry_penalty=lambda arena: -0.7))
+    ep = episode([turn(0, 1, retried=-0.7), turn(0, 2), turn(1, 3), turn(0, 4)], [1.0, -1.0])
+    s = by_mark(assigner("reinforce", gamma=0.5).assign([ep]))
     assert set(s) == {1, 2, 3, 4}
     assert s[1].reward == pytest.approx(-0.7)
     assert s[1].advantage == pytest.approx(-0.7)  # its own one-turn trajectory, no discount
@@ -83,22 +92,19 @@ def test_retried_invalid_attempt_is_its_own_sample_with_retry_penalty():
     assert s[3].advantage == pytest.approx(-1.0)
 
 
-def test_retry_penalty_is_looked_up_per_arena():
-    eps = [
-        episode([turn(0, 1, invalid=True), turn(0, 2), turn(1, 3)], [1.0, -1.0], arena="A"),
-        episode([turn(0, 4, invalid=True), turn(0, 5), turn(1, 6)], [1.0, -1.0], arena="B"),
-    ]
-    s = by_mark(AdvantageAssigner("reinforce").assign(eps, retry_penalty={"A": -0.25, "B": -3.0}.__getitem__))
-    assert s[1].reward == pytest.approx(-0.25) and s[1].key == ("A", "game/p0")
-    assert s[4].reward == pytest.approx(-3.0) and s[4].key == ("B", "game/p0")
+def test_a_retried_turn_without_its_reward_is_an_error_naming_the_arena():
+    bad = turn(0, 1, invalid=True)
+    bad.retried = True
+    with pytest.raises(ValueError, match="arena 'A'.*retry penalty"):
+        assigner("reinforce").assign([episode([bad, turn(0, 2), turn(1, 3)], [1.0, -1.0], arena="A")])
 
 
 def test_forfeit_after_retries():
     # retries=1: P0 fails (mark 2), retries and fails again (mark 3) -> forfeit; arena rule
     # gave rewards [-2, 0.5]. Mark 2 was retried (retry penalty); mark 3 is the forfeiting turn
     # and carries the episode reward together with P0's earlier valid turn (mark 1).
-    ep = episode([turn(0, 1), turn(1, 5), turn(0, 2, invalid=True), turn(0, 3, invalid=True)], [-2.0, 0.5], forfeit=0)
-    s = by_mark(AdvantageAssigner("reinforce", gamma=0.5).assign([ep], retry_penalty=lambda arena: -0.7))
+    ep = episode([turn(0, 1), turn(1, 5), turn(0, 2, retried=-0.7), turn(0, 3, invalid=True)], [-2.0, 0.5], forfeit=0)
+    s = by_mark(assigner("reinforce", gamma=0.5).assign([ep]))
     assert set(s) == {1, 2, 3, 5}
     assert s[2].reward == pytest.approx(-0.7) and s[2].advantage == pytest.approx(-0.7)
     assert s[3].reward == -2.0 and s[3].advantage == pytest.approx(-2.0)
@@ -112,10 +118,10 @@ def test_per_role_estimator_choice():
         episode([turn(0, 1), turn(1, 2)], [1.0, -1.0], seed=0),
         episode([turn(0, 3), turn(1, 4)], [-3.0, 3.0], seed=1),
     ]
-    assigner = AdvantageAssigner("reinforce", per_role={"game/p1": "dr_grpo"})
-    assert assigner.estimator_for("game/p0") == "reinforce"
-    assert assigner.estimator_for("game/p1") == "dr_grpo"
-    s = by_mark(assigner.assign(eps))
+    a = assigner("reinforce", per_role={"game/p1": "dr_grpo"})
+    assert a.estimator_for("game/p0") == "reinforce"
+    assert a.estimator_for("game/p1") == "dr_grpo"
+    s = by_mark(a.assign(eps))
     assert s[1].advantage == pytest.approx(1.0)
     assert s[3].advantage == pytest.approx(-3.0)
     # p1 rewards [-1, 3]: mean 1 -> [-2, 2]
@@ -130,37 +136,37 @@ def test_rae_keys_are_arena_and_role():
         episode([turn(0, 3), turn(1, 4)], [4.0, -4.0], arena="B"),
         episode([turn(0, 5), turn(1, 6)], [0.0, 0.0], arena="A"),
     ]
-    assigner = AdvantageAssigner("rae", rae_alpha=0.5)
-    s = by_mark(assigner.assign(eps))
+    a = assigner("rae", rae_alpha=0.5)
+    s = by_mark(a.assign(eps))
     assert s[1].advantage == pytest.approx(2.0)  # b(A,p0)=0
     assert s[3].advantage == pytest.approx(4.0)  # b(B,p0)=0, not 1
     assert s[5].advantage == pytest.approx(-1.0)  # b(A,p0)=0.5*0+0.5*2=1
     assert s[6].advantage == pytest.approx(1.0)  # b(A,p1)=-1
-    assert assigner.rae.baselines[("A", "game/p0")] == pytest.approx(0.5)
-    assert assigner.rae.baselines[("B", "game/p1")] == pytest.approx(-2.0)
+    assert a.rae.baselines[("A", "game/p0")] == pytest.approx(0.5)
+    assert a.rae.baselines[("B", "game/p1")] == pytest.approx(-2.0)
     # the assigner's state survives a round trip
-    other = AdvantageAssigner("rae", rae_alpha=0.5)
-    other.load_state_dict(assigner.state_dict())
-    assert other.rae.baselines == assigner.rae.baselines
+    other = assigner("rae", rae_alpha=0.5)
+    other.load_state_dict(a.state_dict())
+    assert other.rae.baselines == a.rae.baselines
 
 
 def test_group_tag_splits_grpo_groups():
-    # grpo groups by (arena, role, metadata['group']): two tags normalise separately
+    # grpo groups by (arena, role, Episode.group): two groups normalise separately
     eps = [
         episode([turn(0, 1), turn(1, 2)], [1.0, -1.0], group="g1"),
         episode([turn(0, 3), turn(1, 4)], [0.0, 0.0], group="g1"),
         episode([turn(0, 5), turn(1, 6)], [10.0, -10.0], group="g2"),
         episode([turn(0, 7), turn(1, 8)], [10.0, -10.0], group="g2"),
     ]
-    s = by_mark(AdvantageAssigner("dr_grpo").assign(eps))
+    s = by_mark(assigner("dr_grpo").assign(eps))
     assert s[1].advantage == pytest.approx(0.5) and s[3].advantage == pytest.approx(-0.5)
     assert s[5].advantage == pytest.approx(0.0) and s[7].advantage == pytest.approx(0.0)
     assert s[2].advantage == pytest.approx(-0.5) and s[4].advantage == pytest.approx(0.5)
 
 
 def test_trajectories_shape():
-    ep = episode([turn(0, 1, invalid=True), turn(0, 2), turn(1, 3)], [1.0, -1.0])
-    trajs = trajectories([ep], lambda arena: -0.5)
+    ep = episode([turn(0, 1, retried=-0.5), turn(0, 2), turn(1, 3)], [1.0, -1.0])
+    trajs = trajectories([ep])
     got = sorted((t.role, [x.completion_ids[0] for x in t.turns], t.reward) for t in trajs)
     assert got == [("game/p0", [1], -0.5), ("game/p0", [2], 1.0), ("game/p1", [3], -1.0)]
 
@@ -177,8 +183,8 @@ def test_state_baseline_credits_a_move_against_the_mean_return_from_its_state():
     # P1's turns are in states seen once, which fall back to the role's RAE baseline.
     ep1 = episode([at(0, 1, 50), at(1, 2, 60), at(0, 3, 70)], [1.0, -1.0])
     ep2 = episode([at(0, 4, 50), at(1, 5, 61), at(0, 6, 71)], [-1.0, 1.0])
-    assigner = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state")
-    s = by_mark(assigner.assign([ep1, ep2]))
+    a = assigner("rae", rae_alpha=0.5, baseline="state")
+    s = by_mark(a.assign([ep1, ep2]))
     # role baselines before each trajectory: P0 0 then 0.5, P1 0 then -0.5 (RAE, alpha 0.5)
     # state 50: (other return + prior * role baseline) / (1 + prior), prior 1
     assert s[1].advantage == pytest.approx(1.0 - (-1.0 + 0.0) / 2)  # 1.5
@@ -187,16 +193,16 @@ def test_state_baseline_credits_a_move_against_the_mean_return_from_its_state():
     assert s[6].advantage == pytest.approx(-1.0 - 0.5)
     assert s[2].advantage == pytest.approx(-1.0) and s[5].advantage == pytest.approx(1.0 + 0.5)
     # the role baseline alone gives every turn of a trajectory the same advantage
-    plain = by_mark(AdvantageAssigner("rae", rae_alpha=0.5).assign([ep1, ep2]))
+    plain = by_mark(assigner("rae", rae_alpha=0.5).assign([ep1, ep2]))
     assert plain[1].advantage == plain[3].advantage == pytest.approx(1.0)
 
 
 def test_state_baseline_remembers_states_across_batches_and_round_trips():
     import json
 
-    a = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
+    a = assigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
     a.assign([episode([at(0, 1, 50), at(1, 2, 60)], [1.0, -1.0])])
-    restored = AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
+    restored = assigner("rae", rae_alpha=0.5, baseline="state", state_decay=0.5)
     restored.load_state_dict(json.loads(json.dumps(a.state_dict())))
     later = [episode([at(0, 3, 50), at(1, 4, 62)], [0.0, 0.0])]
     s, r = by_mark(a.assign(later)), by_mark(restored.assign(later))
@@ -210,10 +216,10 @@ def test_return_discount_pays_a_sooner_win_more_than_a_later_one():
     # whose win came a turn later (game 2), and each move's return is reward * 0.5**turns_left.
     ep1 = episode([at(0, 1, 50), at(1, 2, 60)], [1.0, -1.0])
     ep2 = episode([at(0, 3, 50), at(1, 4, 61), at(0, 5, 70)], [1.0, -1.0])
-    flat = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep1, ep2]))
+    flat = by_mark(assigner("rae", rae_alpha=0.5, baseline="state").assign([ep1, ep2]))
     assert flat[1].advantage == pytest.approx(1.0 - (1.0 + 0.0) / 2)
     assert flat[3].advantage == pytest.approx(1.0 - (1.0 + 0.5) / 2)
-    s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", return_discount=0.5).assign([ep1, ep2]))
+    s = by_mark(assigner("rae", rae_alpha=0.5, baseline="state", return_discount=0.5).assign([ep1, ep2]))
     # state 50: the other game's discounted return and the prior (role baseline, discounted alike)
     assert s[1].advantage == pytest.approx(1.0 - (0.5 + 0.0) / 2)  # 0.75
     assert s[3].advantage == pytest.approx(0.5 - (1.0 + 0.5 * 0.5) / 2)  # -0.125
@@ -222,36 +228,36 @@ def test_return_discount_pays_a_sooner_win_more_than_a_later_one():
     assert s[4].advantage == pytest.approx(-1.0 - (-0.5))
 
 
-def test_td_lambda_bootstraps_from_the_value_of_the_next_own_state():
-    # P0 reaches state 70 in both games from different first states (50, 51), wins game 1 and
-    # loses game 2 from it: at lambda 0 each first move is credited with the value of state 70
-    # (its two returns and the prior, the role baseline), not with how its own game ended.
-    ep1 = episode([at(0, 1, 50), at(1, 2, 60), at(0, 3, 70)], [1.0, -1.0])
-    ep2 = episode([at(0, 4, 51), at(1, 5, 61), at(0, 6, 70)], [-1.0, 1.0])
-
-    def credit(lam):
-        return by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state", td_lambda=lam).assign([ep1, ep2]))
-
-    # P0's role baseline (RAE, alpha 0.5): 0 for game 1, 0.5 for game 2; prior 1.
-    # V(70) per sample = (1 + -1 + prior * its fallback) / (2 + prior): 0 in game 1, 1/6 in game 2
-    td0, half, mc = credit(0.0), credit(0.5), credit(1.0)
-    assert mc[1].advantage == pytest.approx(1.0 - 0.0) and mc[4].advantage == pytest.approx(-1.0 - 0.5)
-    assert td0[1].advantage == pytest.approx(0.0 - 0.0)
-    assert td0[4].advantage == pytest.approx(1 / 6 - 0.5)
-    assert half[1].advantage == pytest.approx(0.5 * 0.0 + 0.5 * 1.0 - 0.0)
-    assert half[4].advantage == pytest.approx(0.5 * (1 / 6) + 0.5 * -1.0 - 0.5)
-    # the last turns end the game: their target is the reward at any lambda
-    for s in (td0, half):
-        assert s[3].advantage == pytest.approx(mc[3].advantage) == pytest.approx(1.0 - (-1.0 + 0.0) / 2)
-        assert s[6].advantage == pytest.approx(mc[6].advantage) == pytest.approx(-1.0 - (1.0 + 0.5) / 2)
-
-
 def test_retried_attempts_keep_the_role_baseline_under_the_state_baseline():
-    ep = episode([at(0, 1, 50), turn(0, 2, invalid=True), at(0, 3, 50), at(1, 4, 60)], [1.0, -1.0])
-    s = by_mark(AdvantageAssigner("rae", rae_alpha=0.5, baseline="state").assign([ep], lambda arena: -2.0))
+    ep = episode([at(0, 1, 50), turn(0, 2, retried=-2.0), at(0, 3, 50), at(1, 4, 60)], [1.0, -1.0])
+    s = by_mark(assigner("rae", rae_alpha=0.5, baseline="state").assign([ep]))
     assert s[2].advantage == pytest.approx(-2.0)  # the retry: penalty minus P0's role baseline (0)
 
 
 def test_unknown_baseline_is_rejected():
     with pytest.raises(ValueError, match="baseline"):
-        AdvantageAssigner("rae", baseline="critic")
+        assigner("rae", baseline="critic")
+
+
+def test_per_turn_rewards_add_to_the_return_and_to_each_turns_return_to_go():
+    # P0's turns carry immediate rewards 0.5 (mark 1) and 0.25 (mark 3), final reward 1.
+    # reinforce: a = R = 1 + 0.5 + 0.25 = 1.75; turn k gets a + (G_k - G_0), G_0 = 1.75, G_1 = 1.25
+    ep = episode([turn(0, 1, reward=0.5), turn(1, 2), turn(0, 3, reward=0.25)], [1.0, -1.0])
+    s = by_mark(assigner("reinforce").assign([ep]))
+    assert s[1].reward == pytest.approx(1.75) and s[1].advantage == pytest.approx(1.75)
+    assert s[3].advantage == pytest.approx(1.25)
+    assert s[2].advantage == pytest.approx(-1.0)
+    # with gamma 0.5 on top: the earlier turn is discounted once more
+    g = by_mark(assigner("reinforce", gamma=0.5).assign([ep]))
+    assert g[1].advantage == pytest.approx(1.75 * 0.5) and g[3].advantage == pytest.approx(1.25)
+
+
+def test_state_baseline_works_with_any_estimator():
+    # dr_grpo over P0's key: rewards 1 and -1 -> a = 1 and -1, implied baseline r - a = 0 for both.
+    # State 50 is shared: each move is credited against the other game's return (and prior 0).
+    ep1 = episode([at(0, 1, 50), at(1, 2, 60), at(0, 3, 70)], [1.0, -1.0])
+    ep2 = episode([at(0, 4, 50), at(1, 5, 61), at(0, 6, 71)], [-1.0, 1.0])
+    s = by_mark(assigner("dr_grpo", baseline="state").assign([ep1, ep2]))
+    assert s[1].advantage == pytest.approx(1.0 - (-1.0 + 0.0) / 2)
+    assert s[4].advantage == pytest.approx(-1.0 - (1.0 + 0.0) / 2)
+    assert s[3].advantage == pytest.approx(1.0) and s[6].advantage == pytest.approx(-1.0)  # unseen: a itself

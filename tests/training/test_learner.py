@@ -44,9 +44,14 @@ def generations(tiny_path, tokenizer, kuhn_prompts) -> list[Generation]:
 
 
 def learner_for(model, **kw) -> Learner:
+    """A learner from flat keyword settings, dealt into the optim and loss config sections."""
+    from sparring.config import LossConfig, OptimConfig
+
     args = dict(learning_rate=1e-3, weight_decay=0.0, grad_clip=1e9)
     args.update(kw)
-    return Learner(model, **args)
+    temperature, total_steps = args.pop("temperature", 1.0), args.pop("decay_steps", 0)
+    loss = {k: args.pop(k) for k in list(args) if k in LossConfig.model_fields}
+    return Learner(model, OptimConfig(**args), LossConfig(**loss), temperature=temperature, total_steps=total_steps)
 
 
 ADVANTAGES = [1.0, -0.5, 2.0, -1.5, 0.25, -2.0, 1.25, -0.75]

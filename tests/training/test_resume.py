@@ -80,7 +80,7 @@ def steps_of(run_dir: Path) -> list[int]:
 
 def baselines(path: Path) -> dict:
     state = json.loads((path / checkpoint.STATE_FILE).read_text())
-    return {tuple(k) if isinstance(k, list) else k: v for k, v in state["advantages"]["rae"]["baselines"]}
+    return {tuple(k) if isinstance(k, list) else k: v for k, v in state["advantages"]["estimators"]["rae"]["baselines"]}
 
 
 @pytest.fixture(scope="module")

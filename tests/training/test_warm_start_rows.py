@@ -4,6 +4,7 @@ best-scoring move per position (Monte-Carlo policy improvement over random play)
 import pytest
 
 from sparring.agents.roles import seat_roles
+from sparring.config import SearchLabelConfig, WarmStartConfig
 from sparring.environments import make
 from sparring.training.warm_start import transcripts
 from sparring.types import SamplingParams
@@ -52,7 +53,7 @@ def test_best_labels_each_position_with_its_best_scoring_random_move():
     # payoff, and check every row's target is the best-scoring move tried there.
     import random
 
-    rows = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 300, seed=2, keep="best", games=2000)
+    rows = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 300, seed=2, search=SearchLabelConfig(games=2000))
     assert len(rows) == 300
     rng = random.Random(2 * 7919)
     scores: dict = {}
@@ -80,9 +81,10 @@ def test_best_labels_each_position_with_its_best_scoring_random_move():
     assert len({r["completion"][0]["content"] for r, (p, o) in zip(rows, visits) if o == visits[0][1]}) == 1
 
 
-def test_unknown_keep_is_rejected():
-    with pytest.raises(ValueError, match="warm_start.keep"):
-        transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep="losers")
+@pytest.mark.parametrize("keep", ["losers", "best"])
+def test_unknown_keep_is_rejected(keep):
+    with pytest.raises(ValueError, match="keep"):
+        transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep=keep)
 
 
 def _play(moves: str):
@@ -132,9 +134,10 @@ def test_rollouts_with_hidden_information_add_one_continuation_per_visit():
 
 
 def test_rollouts_keep_the_positions_of_random_play_and_label_the_wins():
-    kw = dict(seed=4, keep="best")
-    by_games = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, games=2000, **kw)
-    by_rollouts = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, rollouts=32, **kw)
+    kw = dict(seed=4)
+    by_games = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, search=SearchLabelConfig(games=2000), **kw)
+    by_rollouts = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 400, search=SearchLabelConfig(rollouts=32),
+                              **kw)
     assert [r["prompt"] for r in by_rollouts] == [r["prompt"] for r in by_games]
     # Where the mover can complete a line, a simulated win scores exactly +1, the maximum; another
     # move ties only if all its 32 random continuations also win (97 of these 103 labels complete
@@ -158,9 +161,9 @@ def test_rollouts_keep_the_positions_of_random_play_and_label_the_wins():
 
 
 def test_unique_keeps_each_visited_position_once_in_order_of_first_visit():
-    kw = dict(seed=5, keep="best", rollouts=4)
-    every = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, **kw)
-    once = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, unique=True, **kw)
+    every = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, seed=5, search=SearchLabelConfig(rollouts=4))
+    once = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 600, seed=5,
+                       search=SearchLabelConfig(rollouts=4, unique=True))
     first: dict = {}
     for row in every:
         first.setdefault(row["prompt"][-1]["content"], row)
@@ -168,10 +171,11 @@ def test_unique_keeps_each_visited_position_once_in_order_of_first_visit():
     assert once == list(first.values())
 
 
-@pytest.mark.parametrize("option", [{"rollouts": 4}, {"unique": True}, {"play": "best"}])
-def test_best_only_options_need_keep_best(option):
-    with pytest.raises(ValueError, match=f"warm_start.{next(iter(option))}"):
-        transcripts([("tictactoe", {}, ROLES)], 10, seed=0, keep="winners", **option)
+@pytest.mark.parametrize("option", [{"rollouts": 4}, {"unique": True}, {"play": "best", "rollouts": 4}])
+def test_search_labels_and_keep_winners_exclude_each_other(option):
+    with pytest.raises(ValueError, match="exclude each other"):
+        WarmStartConfig(keep="winners", search=SearchLabelConfig(**option))
+    assert WarmStartConfig(search=SearchLabelConfig(**option)).search == SearchLabelConfig(**option)
 
 
 def _table_policy_vs_random(rows: list[dict], seat: int, games: int) -> tuple[float, float]:
@@ -198,9 +202,10 @@ def _table_policy_vs_random(rows: list[dict], seat: int, games: int) -> tuple[fl
 
 
 def test_play_best_labels_the_positions_the_improved_player_meets():
-    kw = dict(seed=2, keep="best", unique=True)
-    by_random = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 6000, rollouts=1, **kw)  # positions only
-    by_best = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 6000, rollouts=16, play="best", **kw)
+    by_random = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 6000, seed=2,
+                            search=SearchLabelConfig(rollouts=1, unique=True))  # positions only
+    by_best = transcripts([("tictactoe", {"view": "compact"}, ROLES)], 6000, seed=2,
+                          search=SearchLabelConfig(rollouts=16, play="best", unique=True))
     # Random play spreads 6,000 visits over thousands of positions; a player following the labels
     # narrows the tree to a few hundred, and playing the labels against random stays inside it.
     assert len(by_best) < 0.4 * len(by_random)
@@ -209,11 +214,10 @@ def test_play_best_labels_the_positions_the_improved_player_meets():
         assert score >= floor and missed < 0.1, (seat, score, missed)
 
 
-@pytest.mark.parametrize("kw, named", [(dict(keep="best", play="best"), "warm_start.rollouts"),
-                                       (dict(keep="best", rollouts=4, play="greedy"), "warm_start.play")])
+@pytest.mark.parametrize("kw, named", [(dict(play="best"), "rollouts"), (dict(rollouts=4, play="greedy"), "play")])
 def test_play_best_needs_rollouts_and_a_known_value(kw, named):
     with pytest.raises(ValueError, match=named):
-        transcripts([("tictactoe", {}, ROLES)], 10, seed=0, **kw)
+        SearchLabelConfig(**kw)
 
 
 @pytest.mark.parametrize("game, hidden", [("kuhn_poker", True), ("liars_dice", True), ("tictactoe", False)])

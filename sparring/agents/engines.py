@@ -1,0 +1,71 @@
+"""The engine registry: `engine.backend` in a config names a factory registered here.
+
+A backend is a function `(model, tokenizer, cfg: EngineConfig) -> InferenceEngine`, registered
+with `@register_engine("name")`, optionally with a pydantic model for its `engine.options`. The
+trainer, opponents (frozen checkpoints, pools) and the CLI all build engines through
+`make_engine`, so a new backend (vLLM, an HTTP server) needs no edit anywhere else. HF is built in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from sparring.registry import Registry
+
+if TYPE_CHECKING:
+    from sparring.agents.engine import InferenceEngine
+    from sparring.config import EngineConfig
+
+
+@dataclass(frozen=True)
+class EngineBackend:
+    factory: Callable[..., Any]
+    options: type | None = None  # a pydantic model for `engine.options`; None: no options allowed
+
+
+_ENGINES: Registry[EngineBackend] = Registry("engine backend")
+
+
+def register_engine(name: str, options: type | None = None):
+    """Decorator: register `factory(model, tokenizer, cfg) -> InferenceEngine` as backend `name`;
+    `options` is the pydantic model that validates `engine.options` for it."""
+
+    def deco(factory):
+        _ENGINES.add(name, EngineBackend(factory, options))
+        return factory
+
+    return deco
+
+
+def engine_backends() -> list[str]:
+    return _ENGINES.names()
+
+
+def engine_options(backend: str, options: dict) -> dict:
+    """`options` validated for `backend` (ValueError naming the known backends or the bad key)."""
+    if backend not in _ENGINES:
+        raise ValueError(f"unknown engine backend {backend!r}; registered: {_ENGINES.names()} "
+                         "(a backend from your own package needs `imports: [your_module]`)")
+    model = _ENGINES.get(backend).options
+    if model is None:
+        if options:
+            raise ValueError(f"engine backend {backend!r} takes no options, got {sorted(options)}")
+        return {}
+    return model.model_validate(options).model_dump()
+
+
+def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:
+    """The engine of `cfg.backend` serving `model` (None: the default HF engine)."""
+    if cfg is None:
+        from sparring.config import EngineConfig
+
+        cfg = EngineConfig()
+    return _ENGINES.get(cfg.backend).factory(model, tokenizer, cfg)
+
+
+@register_engine("hf")
+def _hf_engine(model, tokenizer, cfg: EngineConfig):
+    from sparring.agents.hf_engine import HFEngine
+
+    return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size)
