@@ -58,8 +58,9 @@ def _game_options(pairs: list[str] | None) -> dict:
     return options
 
 
-def _model_policy(name: str, max_batch_size: int = 256):
-    """A frozen EnginePolicy of a model ('tiny', a directory or a hub id); sampling comes from the role."""
+def _model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
+    """A frozen EnginePolicy of a model ('tiny', a directory or a hub id) on engine `backend`;
+    sampling comes from the role."""
     from sparring.agents.engines import make_engine
     from sparring.agents.models import load_model, load_tokenizer, resolve
     from sparring.config import EngineConfig
@@ -72,7 +73,11 @@ def _model_policy(name: str, max_batch_size: int = 256):
         model, tok = load_model(path), load_tokenizer(path)
     except (OSError, ValueError) as e:  # a missing directory reads as a malformed hub id to transformers
         raise UsageError(f"cannot load model {name!r}: {e}") from None
-    return EnginePolicy(make_engine(EngineConfig(max_batch_size=max_batch_size), model, tok), trainable=False)
+    try:
+        engine_cfg = EngineConfig(backend=backend, max_batch_size=max_batch_size)
+    except ValueError as e:  # an unknown backend: the message names the registered ones
+        raise UsageError(f"--engine {backend}: {e}") from None
+    return EnginePolicy(make_engine(engine_cfg, model, tok), trainable=False)
 
 
 def cmd_eval(args) -> int:
@@ -107,7 +112,7 @@ def _eval_games(args) -> int:
         if cfg.kind == "checkpoint" and not os.path.isdir(cfg.path):
             raise UsageError(f"--opponent {spec}: {cfg.path} is not a directory")
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    policy = _model_policy(args.model)
+    policy = _model_policy(args.model, args.engine)
     frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
 
     async def run():
@@ -190,7 +195,7 @@ def _eval_elo(args) -> int:
     if args.model:
         models.setdefault(os.path.basename(args.model.rstrip('/')) or args.model, args.model)
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    policies = {name: _model_policy(path) for name, path in models.items()}
+    policies = {name: _model_policy(path, args.engine) for name, path in models.items()}
     if args.temperature == 0:
         print("note: greedy decoding (--temperature 0): in a game without chance every game of a pairing in "
               "one seat is the same game; use --temperature 1 for a spread of games")
@@ -251,7 +256,7 @@ def cmd_play(args) -> int:
             raise UsageError("play needs --checkpoint DIR (or --model tiny|DIR), or --two-humans")
         if not 0 <= args.seat < num_players:
             raise UsageError(f"--seat {args.seat}: {args.game} has seats 0-{num_players - 1}")
-        seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model)
+        seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model, args.engine)
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     try:
         rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling)
@@ -260,9 +265,12 @@ def cmd_play(args) -> int:
     return 0 if rewards is not None else 1
 
 
-def _import_flag(parser) -> None:
+def _import_flag(parser, engine: bool = True) -> None:
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="import a module that registers games, arena kinds, estimators or engines (repeatable)")
+    if engine:
+        parser.add_argument("--engine", default="hf", metavar="BACKEND",
+                            help="inference engine backend for the model (from the engine registry; default hf)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("config")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. run.steps=10")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs instead)")
-    _import_flag(t)
+    _import_flag(t, engine=False)  # train: engine.backend in the config
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("eval", help="evaluate a model against opponents in every seat, or rank models by Elo")
     _import_flag(e)

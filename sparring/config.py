@@ -201,6 +201,21 @@ class ArenaConfig(_Strict):
     """Episodes collected from this arena every step."""
 
 
+def _relocated(err: dict, index: int) -> InitErrorDetails:
+    """One error of an arena's own model, located under its list index (a custom error type of a
+    user's model, which pydantic cannot rebuild by name, keeps its message)."""
+    detail = InitErrorDetails(type=err["type"], loc=(index, *err["loc"]), input=err.get("input"))
+    if "ctx" in err:
+        detail["ctx"] = err["ctx"]
+    try:
+        ValidationError.from_exception_data("probe", [detail])
+    except KeyError:
+        message = err["msg"].replace("{", "{{").replace("}", "}}")
+        detail = InitErrorDetails(type=PydanticCustomError(err["type"], message), loc=(index, *err["loc"]),
+                                  input=err.get("input"))
+    return detail
+
+
 def _validate_arenas(value: Any) -> list[ArenaConfig]:
     """Each entry validated by the config model of its kind; errors keep their list index."""
     from sparring.arenas.base import arena_class, arena_kinds
@@ -228,11 +243,7 @@ def _validate_arenas(value: Any) -> list[ArenaConfig]:
         try:
             out.append(model.model_validate(item))
         except ValidationError as e:
-            for err in e.errors():
-                detail = InitErrorDetails(type=err["type"], loc=(i, *err["loc"]), input=err.get("input"))
-                if "ctx" in err:
-                    detail["ctx"] = err["ctx"]
-                errors.append(detail)
+            errors += [_relocated(err, i) for err in e.errors()]
     if errors:
         raise ValidationError.from_exception_data("arenas", errors)
     return out
@@ -304,12 +315,14 @@ class AdvantageConfig(_Strict):
 
     @model_validator(mode="after")
     def _options_of_known_estimators(self):
-        from sparring.training.advantages import estimator_names
+        from sparring.training.advantages import estimator_is_stateful, estimator_names
 
         known = estimator_names()
         for name in self.options:
             if name not in known:
                 raise ValueError(f"options.{name}: no estimator {name!r} is registered; registered: {known}")
+            if not estimator_is_stateful(name):
+                raise ValueError(f"options.{name}: {name!r} is a function estimator and takes no options")
         if "rae" in self.options:
             raise ValueError("options.rae: RAE's only option is its decay, set it with rae_alpha")
         return self
@@ -322,10 +335,13 @@ class CreditConfig(_Strict):
     gamma: float = Field(1.0, ge=0.0, le=1.0)
     """A turn k turns before the player's last gets gamma**k of its advantage."""
     baseline: Literal["sequence", "state"] = "sequence"
-    """sequence: every turn of a trajectory gets the estimator's advantage (plus its return-to-go
-    from per-turn rewards, if the arena gives any); state: per turn, the return is compared with
-    the mean return seen from the same prompt, shrunk towards the estimator's own baseline where
-    the prompt is rare (a tabular critic for small games whose positions recur)."""
+    """sequence: every turn of a trajectory gets the estimator's advantage, less the per-turn
+    rewards earned before that turn (if the arena gives any: a turn is credited with what follows
+    it); state: per turn, the return is compared with the mean return seen from the same prompt,
+    shrunk towards the estimator's own baseline where the prompt is rare (a tabular critic for
+    small games whose positions recur). The state baseline works in reward units: with rae,
+    dr_grpo, reinforce or a user's estimator, not with the std-normalising grpo, trr_plus_plus and
+    reinforce_pp (refused)."""
     state_decay: float = Field(0.8, ge=0.0, lt=1.0)
     """With baseline "state": how much of a state's return history each RL step keeps."""
     return_discount: float = Field(1.0, gt=0.0, le=1.0)
@@ -430,6 +446,20 @@ class ExperimentConfig(_Strict):
         return _validate_arenas(value)
 
     @model_validator(mode="after")
+    def _state_baseline_in_reward_units(self):
+        from sparring.training.advantages import NORMALISING
+
+        if self.credit.baseline == "state":
+            used = {self.advantages.estimator, *self.advantages.per_role.values()}
+            bad = sorted(used & set(NORMALISING))
+            if bad:
+                raise ValueError(f"credit.baseline: state compares returns in reward units, but {bad} divide "
+                                 "advantages by a standard deviation (a rare state would keep the normalised "
+                                 "advantage, a recurring one a raw return difference); use rae, dr_grpo or "
+                                 "reinforce for those roles, or credit.baseline: sequence")
+        return self
+
+    @model_validator(mode="after")
     def _unique_arena_names(self):
         names = [a.name for a in self.arenas]
         if len(set(names)) != len(names):
@@ -445,7 +475,8 @@ def _format_errors(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"  {path}: unknown key")
         else:
-            lines.append(f"  {path}: {e['msg']} (got {e.get('input')!r})")
+            got = "" if isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"  # a whole section: noise
+            lines.append(f"  {path}: {e['msg']}{got}")
     return "\n".join(lines)
 
 
@@ -487,7 +518,7 @@ RENAMED = {
     "advantages.return_discount": "credit.return_discount",
     "advantages.td_lambda": "nothing: removed (TD(lambda) on the tabular state baseline measured no gain; "
                             "see docs/experiments.md)",
-    "warm_start.games": "warm_start.search.games",
+    "warm_start.games": "warm_start.search.games (now per game arena, no longer split over them)",
     "warm_start.rollouts": "warm_start.search.rollouts",
     "warm_start.unique": "warm_start.search.unique",
     "warm_start.play": "warm_start.search.play",
@@ -519,6 +550,9 @@ def _renamed_keys(data: dict) -> list[str]:
                              else f"  {prefix[:-1]}: {new}")
             else:
                 frontier.extend(nxt)
+    credit = data.get("credit")
+    if isinstance(credit, dict) and credit.get("baseline") == "role":
+        found.append("  credit.baseline: 'role' is now 'sequence' (the estimator's own baseline, e.g. RAE's per-role EMA)")
     ws = data.get("warm_start")
     if isinstance(ws, dict) and ws.get("keep") == "best":
         found.append("  warm_start.keep: 'best' is now `warm_start.search: {rollouts, games, unique, play}` "
@@ -551,9 +585,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), data:
         apply_override(data, assignment)
     renamed = _renamed_keys(data)
     if renamed:
-        raise ConfigError("\n".join([f"config {source} uses keys that were renamed:", *renamed]))
+        raise ConfigError("\n".join([f"config {source} uses keys that were renamed or removed:", *renamed]))
     modules = data.get("imports", [])
-    if not isinstance(modules, list):
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in [*modules, *imports]):
         raise ConfigError(f"{source}: imports: expected a list of module names, got {modules!r}")
     data["imports"] = list(dict.fromkeys([*modules, *imports]))
     try:

@@ -39,6 +39,8 @@ class HumanPolicy:
         self.stdin, self.stdout, self.who = stdin, stdout, who
 
     async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
+        if legal is None:
+            raise ValueError("this game takes free-text moves here; sparring play needs listed legal actions")
         print(f"\n--- {self.who(player)} to move ---", file=self.stdout, flush=True)
         print(observation, file=self.stdout, flush=True)
         action = _read_move(self.stdin, self.stdout, role, legal, self.who(player))

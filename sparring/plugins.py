@@ -54,7 +54,6 @@ def load_entry_points() -> None:
     global _entry_points_loaded
     if _entry_points_loaded:
         return
-    _entry_points_loaded = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
@@ -62,3 +61,4 @@ def load_entry_points() -> None:
             raise PluginError(f"entry point {ep.name!r} = {ep.value!r} (group {ENTRY_POINT_GROUP}, package "
                               f"{getattr(ep.dist, 'name', '?')}): {type(e).__name__}: {e}") from e
         log.debug("loaded plugin %s = %s", ep.name, ep.value)
+    _entry_points_loaded = True

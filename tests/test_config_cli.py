@@ -141,6 +141,18 @@ def test_renamed_and_removed_keys_name_the_new_key(override, new):
     assert old in msg and new in msg, msg
 
 
+def test_state_baseline_refuses_std_normalising_estimators_and_role_is_renamed():
+    msg = error_of(data=minimal(credit={"baseline": "state"}, advantages={"per_role": {"kuhn_poker/p1": "grpo"}}))
+    assert "credit.baseline: state" in msg and "['grpo']" in msg and "dr_grpo" in msg
+    assert load_config(data=minimal(credit={"baseline": "state"}, advantages={"estimator": "dr_grpo"}))
+    assert "'role' is now 'sequence'" in error_of(data=minimal(credit={"baseline": "role"}))
+
+
+def test_options_only_for_stateful_estimators():
+    assert "is a function estimator and takes no options" in error_of(data=minimal(advantages={"options": {"grpo": {"x": 1}}}))
+    assert "rae_alpha" in error_of(data=minimal(advantages={"options": {"rae": {"alpha": 0.5}}}))
+
+
 def test_search_label_options_are_checked():
     msg = error_of(data=minimal(), overrides=["warm_start.search.play=best"])
     assert "play=best" in msg and "rollouts" in msg

@@ -8,7 +8,6 @@ trainer, opponents (frozen checkpoints, pools) and the CLI all build engines thr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from sparring.registry import Registry
@@ -18,13 +17,8 @@ if TYPE_CHECKING:
     from sparring.config import EngineConfig
 
 
-@dataclass(frozen=True)
-class EngineBackend:
-    factory: Callable[..., Any]
-    options: type | None = None  # a pydantic model for `engine.options`; None: no options allowed
-
-
-_ENGINES: Registry[EngineBackend] = Registry("engine backend")
+_ENGINES: Registry[Callable[..., Any]] = Registry("engine backend")
+_OPTIONS: dict[str, type | None] = {}  # backend -> the pydantic model of its `engine.options`
 
 
 def register_engine(name: str, options: type | None = None):
@@ -32,7 +26,8 @@ def register_engine(name: str, options: type | None = None):
     `options` is the pydantic model that validates `engine.options` for it."""
 
     def deco(factory):
-        _ENGINES.add(name, EngineBackend(factory, options))
+        _ENGINES.add(name, factory)
+        _OPTIONS[name] = options
         return factory
 
     return deco
@@ -47,7 +42,7 @@ def engine_options(backend: str, options: dict) -> dict:
     if backend not in _ENGINES:
         raise ValueError(f"unknown engine backend {backend!r}; registered: {_ENGINES.names()} "
                          "(a backend from your own package needs `imports: [your_module]`)")
-    model = _ENGINES.get(backend).options
+    model = _OPTIONS.get(backend)
     if model is None:
         if options:
             raise ValueError(f"engine backend {backend!r} takes no options, got {sorted(options)}")
@@ -61,7 +56,7 @@ def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:
         from sparring.config import EngineConfig
 
         cfg = EngineConfig()
-    return _ENGINES.get(cfg.backend).factory(model, tokenizer, cfg)
+    return _ENGINES.get(cfg.backend)(model, tokenizer, cfg)
 
 
 @register_engine("hf")

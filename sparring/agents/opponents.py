@@ -6,7 +6,8 @@ past selves, or an OpenAI-compatible endpoint. `build_opponent` is the one place
 `OpponentConfig` to a policy, used by the trainer and by `sparring eval`; `opponent_config`
 turns an `--opponent` spec from the command line into that config.
 
-Opponents may implement these optional hooks, which the trainer calls:
+Opponents may implement these optional hooks, which the game arena calls (it forwards its own
+arena hooks to its opponent):
   for_episode(seed) -> Policy     pick the policy for one game (a pool picks a past self)
   before_step(step)               e.g. resample which snapshots are loaded
   after_update(step, model)       e.g. snapshot the learner into the pool

@@ -19,8 +19,9 @@ sandbox runs issued concurrently):
 
 Every trained turn is its own single-player `Episode` with role `<task>/proposer` or
 `<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
-baselines; solver episodes of one task share a GRPO group (the task), proposer episodes shown the
-same references share one. A malformed answer is a counted outcome with the format penalty: its
+baselines. Every trained turn answers a prompt of its own (one solve per task, references
+sampled per proposal), so the arena declares no GRPO groups: grpo normalises per (task, role) as
+TRR++ does. A malformed answer is a counted outcome with the format penalty: its
 turn is marked `invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty
 (it is never retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
 proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a
@@ -139,7 +140,16 @@ class AbsoluteZeroArena(Arena):
 
     @classmethod
     def from_config(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext) -> AbsoluteZeroArena:
-        return build_arena(cfg, ctx.policy, ctx.sampling, ctx.run_dir)
+        """The arena with its own sandbox and Executor (closed by `aclose`) and the buffer export path."""
+        from sparring.environments.absolute_zero.validation import Executor
+        from sparring.sandbox import Sandbox
+
+        sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
+        executor = Executor(sandbox, validation_config(cfg))
+        export = None
+        if ctx.run_dir is not None and cfg.export_buffers:
+            export = Path(ctx.run_dir) / "absolute_zero" / cfg.name / "buffers.jsonl"
+        return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox)
 
     @classmethod
     def warm_start_rows(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
@@ -278,7 +288,7 @@ class AbsoluteZeroArena(Arena):
                 "learnability": rewards.learnability(p.mc_scores) if scored else None}
         turn = p.turn if trained else replace(p.turn, trainable=False)
         return Episode(self.name, p.task, p.seed, [turn], [p.reward], [self.roles[(p.task, "proposer")].name], meta,
-                       forfeit=0 if p.turn.invalid else None, group=("propose", p.observation))
+                       forfeit=0 if p.turn.invalid else None)
 
     def _solver_episode(self, s: _Solve, step: int) -> Episode:
         trained = not s.sandbox_error
@@ -287,7 +297,7 @@ class AbsoluteZeroArena(Arena):
                 "task_step": s.task.step}
         turn = s.turn if trained else replace(s.turn, trainable=False)
         return Episode(self.name, s.task.task, s.seed, [turn], [reward], [self.roles[(s.task.task, "solver")].name], meta,
-                       forfeit=0 if s.turn.invalid else None, group=("solve", s.task.prompt()))
+                       forfeit=0 if s.turn.invalid else None)
 
     # ----- metrics ------------------------------------------------------------------------------
     def metrics(self, episodes: Sequence[Episode]) -> dict[str, float]:
@@ -351,18 +361,6 @@ def _mean(values: Sequence[float]) -> float:
 # ----- construction and warm start ----------------------------------------------------------
 def validation_config(cfg: AbsoluteZeroArenaConfig) -> ValidationConfig:
     return ValidationConfig(timeout_s=cfg.sandbox.timeout_s, memory_mb=cfg.sandbox.memory_mb)
-
-
-def build_arena(cfg: AbsoluteZeroArenaConfig, policy, sampling: SamplingParams,
-                run_dir: str | Path | None = None) -> AbsoluteZeroArena:
-    """The arena with its own sandbox and Executor (closed by `aclose`) and the buffer export path."""
-    from sparring.environments.absolute_zero.validation import Executor
-    from sparring.sandbox import Sandbox
-
-    sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
-    executor = Executor(sandbox, validation_config(cfg))
-    export = Path(run_dir) / "absolute_zero" / cfg.name / "buffers.jsonl" if run_dir and cfg.export_buffers else None
-    return AbsoluteZeroArena(cfg, policy, executor, sampling, export, sandbox=sandbox)
 
 
 def format_examples(cfg: AbsoluteZeroArenaConfig, count: int, seed: int,

@@ -68,7 +68,8 @@ class Arena:
         return {}
 
     async def evaluate(self, cfg: EvalConfig) -> dict[str, float]:
-        """Evaluation metrics (`eval/<arena>/...`); called every `eval.every` steps and at the end."""
+        """Evaluation metrics (`eval/<arena>/...`); called every `eval.every` steps, at the start
+        with `eval.at_start`, and by `sparring train` after the last step when either is set."""
         return {}
 
     @classmethod

@@ -138,7 +138,9 @@ def _model_policy(args):
 
     torch.manual_seed(args.seed)
     path = resolve(args.model)
-    engine = make_engine(None, load_model(path), load_tokenizer(path))
+    from sparring.config import EngineConfig
+
+    engine = make_engine(EngineConfig(backend=getattr(args, "engine", "hf")), load_model(path), load_tokenizer(path))
     return EnginePolicy(engine, trainable=False), engine
 
 

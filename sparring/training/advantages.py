@@ -219,6 +219,15 @@ def estimator_names() -> list[str]:
     return _ESTIMATORS.names()
 
 
+def estimator_is_stateful(name: str) -> bool:
+    """True for a registered class (constructed per run with options, state checkpointed)."""
+    return isinstance(_ESTIMATORS.get(name), type)
+
+
+# Built-ins that divide by a standard deviation: their advantages are not in reward units.
+NORMALISING = ("grpo", "trr_plus_plus", "reinforce_pp")
+
+
 class Estimator:
     """A registered estimator ready to call: `est(rewards, groups, keys)` passes each argument the
     estimator takes and checks the result; stateless ones have an empty state."""

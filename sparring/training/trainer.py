@@ -1,14 +1,18 @@
 """The trainer: builds the components from a config and runs the RL loop, one screen long.
 
     for step in range(start, steps):
+        arena.before_step(step) for every arena
         episodes = rollout.collect(arenas, step)        # arena -> episodes
         samples  = assigner.assign(episodes)            # per-role rewards -> advantages
         stats    = learner.update(batching.build(...))  # policy update of the one model
         engine.load_weights(learner.model)              # weights back to the rollout engine
-        checkpoint / evaluate / log
+        arena.after_update(step + 1, model) for every arena
+        evaluate (arena.evaluate) / checkpoint / log
 
-A run directory that already holds a checkpoint resumes from the newest one: model, optimiser,
-RAE baselines, RNG states and step counter, so a killed run continues where it stopped.
+Arenas, the engine and the estimators come from their registries by name; this file names no
+arena kind. A run directory that already holds a checkpoint resumes from the newest one: model,
+optimiser, estimator state (RAE baselines), arena state (opponents, buffers), RNG states and step
+counter, so a killed run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -183,8 +187,11 @@ class Trainer:
         self.learner.load_state_dict(blob["learner"])
         saved = blob["learner"].get("components", {})
         for arena in self.arenas:
-            if f"arena/{arena.name}" in saved:
-                arena.load_state_dict(saved[f"arena/{arena.name}"])
+            state = saved.get(f"arena/{arena.name}")
+            if f"opponent/{arena.name}" in saved:  # checkpoints from before the arena API kept opponents apart
+                state = {**(state or {}), "opponent": saved[f"opponent/{arena.name}"]}
+            if state is not None:
+                arena.load_state_dict(state)
         checkpoint.set_rng_state(blob["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 

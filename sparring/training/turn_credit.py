@@ -5,12 +5,15 @@ with final reward F, per-turn rewards r_j (Turn.reward; none: 0) and sequence ad
 its estimator, the estimator's implied baseline is b = (F + sum r_j) - a, and turn k's return
 is G_k = d**(n-1-k) * F + sum_{j>=k} d**(j-k) * r_j (d: `return_discount`).
 
-- baseline "sequence": turn k gets a + (G_k - G_0): the estimator's advantage, plus what the
-  per-turn rewards after k add over those before (with no per-turn rewards, simply a).
+- baseline "sequence": turn k gets a + (G_k - G_0) = a - (the per-turn rewards before k): the
+  estimator's advantage, less what was earned before the turn, so a turn is credited with what
+  follows it (with no per-turn rewards, simply a).
 - baseline "state": turn k gets G_k - V(s_k), V the decayed mean return seen from the same prompt
   (`advantages.StateBaseline`, leave-one-out within the batch), shrunk towards d**(n-1-k) * b
-  where the prompt is rare: a state seen once gets exactly a, a recurring one is credited
-  against what usually follows it (small board games, where positions recur).
+  where the prompt is rare: a state seen once gets exactly a (d**(n-1-k) * a with a discount),
+  a recurring one is credited against what usually follows it (small board games, where
+  positions recur). This works in reward units, so the config refuses it with the
+  std-normalising estimators (grpo, trr_plus_plus, reinforce_pp).
 Then every turn's advantage is multiplied by gamma**(n-1-k). A retried attempt is its own
 one-turn trajectory and keeps its estimator's advantage.
 

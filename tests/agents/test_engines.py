@@ -40,3 +40,9 @@ def test_unknown_backends_and_bad_options_are_named():
                           "engine": {"backend": "test_small_batches", "options": {"batch": "many"}}})
     with pytest.raises(ConfigError, match="takes no options"):
         load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}], "engine": {"options": {"x": 1}}})
+
+
+def test_a_duplicate_backend_names_both_places_and_a_reimport_is_allowed():
+    with pytest.raises(ValueError, match=r"engine backend 'hf' is already registered by .*_hf_engine .*engines\.py:\d+"):
+        register_engine("hf")(lambda model, tokenizer, cfg: None)
+    register_engine("test_small_batches", options=BatchOptions)(small_batches)  # the same definition again

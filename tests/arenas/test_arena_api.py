@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 
 from sparring.agents import ScriptedPolicy
 from sparring.arenas import Arena, ArenaContext, arena_kinds, register_arena
@@ -121,6 +123,30 @@ def test_user_kinds_validate_with_their_own_config_model_and_located_errors():
     msg = str(err.value)
     assert "arenas.1.wrod: unknown key" in msg
     assert "arenas.2.kind: unknown arena kind 'nope'" in msg and "test_echo" in msg and "imports" in msg
+
+
+class StrictEchoConfig(ArenaConfig):
+    kind: str = "test_strict_echo"
+    """Arena kind."""
+    word: str = "hi"
+    """Must be lower case (a custom error type from the user's own validator)."""
+
+    @field_validator("word")
+    @classmethod
+    def _lower(cls, v):
+        if v != v.lower():
+            raise PydanticCustomError("not_lower", "word {word} must be lower case", {"word": v})
+        return v
+
+
+@register_arena("test_strict_echo")
+class StrictEchoArena(EchoArena):
+    config_model = StrictEchoConfig
+
+
+def test_a_user_models_custom_error_is_reported_at_its_key():
+    with pytest.raises(ConfigError, match=r"arenas\.0\.word: word HI must be lower case"):
+        load_config(data={"arenas": [{"kind": "test_strict_echo", "name": "e", "word": "HI"}]})
 
 
 def test_register_arena_checks_the_class_and_its_config_model():

@@ -178,3 +178,25 @@ def test_exact_resume_short_then_continued(tmp_path, subprocess_env, uninterrupt
     # 2 steps, then continued to 4 == 4 steps of the same config without interruption
     assert_same_weights(ckpt(run_dir, 4), ckpt(uninterrupted, 4))
     assert baselines(ckpt(run_dir, 4)) == baselines(ckpt(uninterrupted, 4))
+
+
+def test_a_checkpoint_from_before_the_arena_api_restores_the_opponent(tmp_path, subprocess_env):
+    """Older checkpoints kept an arena's opponent under components['opponent/<name>']; a resume
+    still restores it (here the random opponent's RNG) into the arena."""
+    from sparring.config import load_config
+    from sparring.training.trainer import Trainer
+
+    run_dir = tmp_path / "old_format"
+    cfg = write_config(tmp_path / "old.yaml", run_dir, steps=1)
+    train(cfg, subprocess_env)
+    path = ckpt(run_dir, 1)
+    blob = torch.load(path / checkpoint.OPTIM_FILE, weights_only=False)
+    components = blob["learner"]["components"]
+    state = components.pop("arena/kuhn")["opponent"]
+    components["opponent/kuhn"] = state
+    torch.save(blob, path / checkpoint.OPTIM_FILE)
+    trainer = Trainer(load_config(cfg), show_progress=False)
+    try:
+        assert trainer.arenas[0].opponent.rng.getstate() == state["rng"]
+    finally:
+        trainer.close()
