@@ -83,7 +83,7 @@ class HFEngine:
             do_sample=not greedy,
             temperature=None if greedy else sampling.temperature,
             top_p=None if greedy else sampling.top_p,
-            top_k=None,
+            top_k=0,  # 0 turns off transformers' default top-k of 50: sample from the distribution we report
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
             output_logits=True,

@@ -185,6 +185,22 @@ def test_sampling_ignores_the_models_generation_config(tiny_path, tokenizer, kuh
     assert [g.completion_ids for g in got] == [g.completion_ids for g in want]
 
 
+def test_sampling_draws_from_the_whole_vocabulary_not_a_top_k(tiny_path, tokenizer, kuhn_prompts):
+    """transformers samples with top_k=50 unless told otherwise; the engine must not (its
+    log-probs are those of the full softmax, and the learner's ratios with them). A near-flat
+    model (output weights ~1e-4, so distinct but nearly equal logits) makes every token about
+    equally likely: 512 one-token samples then cover far more than 50 distinct tokens."""
+    from sparring.agents.models import load_model
+
+    model = load_model(tiny_path)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.copy_(torch.randn_like(model.get_output_embeddings().weight) * 1e-4)
+    engine = HFEngine(model, tokenizer, max_batch_size=512)
+    torch.manual_seed(0)
+    gens = engine.generate_batch([kuhn_prompts[0]] * 512, SamplingParams(max_new_tokens=1, temperature=1.0))
+    assert len({g.completion_ids[0] for g in gens}) > 200
+
+
 def test_load_weights_from_a_lora_learner(tiny_path, tokenizer, kuhn_prompts):
     """A PEFT learner's adapters are merged into the engine's plain model on load_weights."""
     from sparring.agents.models import load_model
