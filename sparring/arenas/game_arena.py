@@ -182,7 +182,7 @@ class GameArena(Arena):
 
     async def play(self, seed: int) -> Episode:
         game, opening = self._start(seed)
-        return await self._continue(game, seed, [], opening)
+        return await self._play_out(game, seed, opening)
 
     def _start(self, seed: int):
         """A fresh game of this episode after its random opening; returns (game, opening moves)."""
@@ -190,10 +190,10 @@ class GameArena(Arena):
         game.reset(seed=seed)
         return game, self._open(game, seed)
 
-    async def _continue(self, game, seed: int, turns: list[Turn], opening: int) -> Episode:
-        """Play `game` from its current state to the end; `turns` holds what came before."""
+    async def _play_out(self, game, seed: int, opening: int) -> Episode:
+        """Play `game` from its current state (after the opening) to the end."""
         agents = self.agents(seed)
-        start = len(turns)
+        turns: list[Turn] = []
         forfeit: int | None = None
         while not game.done:
             player = game.current_player
@@ -222,7 +222,7 @@ class GameArena(Arena):
             rewards = [self.invalid.opponent_reward] * self.num_players
             rewards[forfeit] = self.invalid.penalty
         metadata = {
-            "invalid_attempts": sum(t.invalid for t in turns[start:]),
+            "invalid_attempts": sum(t.invalid for t in turns),
             "game_turns": game.turn,
             "opening_moves": opening,
             "opponent": self._opponent_name(agents, seed),
