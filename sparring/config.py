@@ -404,6 +404,18 @@ class EvalConfig(_Strict):
     """Also evaluate before the first step."""
 
 
+class MetricsConfig(_Strict):
+    backends: list[Literal["tensorboard", "wandb"]] = []
+    """Where every scalar goes besides metrics.jsonl (always written): tensorboard (event files in
+    <run dir>/tensorboard; the `tensorboard` extra) and/or wandb (the `wandb` extra). A backend
+    that fails is a warning, never a lost run."""
+    wandb_project: str = "sparring"
+    """W&B project name."""
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """offline: the W&B run is written to <run dir>/wandb with no account or network (sync later
+    with `wandb sync`); online: streamed to the W&B server (needs a login)."""
+
+
 class CheckpointConfig(_Strict):
     every: int = Field(10, ge=1)
     """Save every N steps (and at the end)."""
@@ -439,6 +451,8 @@ class ExperimentConfig(_Strict):
     """Periodic evaluation against the uniform-random policy."""
     checkpoint: CheckpointConfig = CheckpointConfig()
     """Checkpointing."""
+    metrics: MetricsConfig = MetricsConfig()
+    """Metric backends beside metrics.jsonl."""
 
     @field_validator("arenas", mode="before")
     @classmethod

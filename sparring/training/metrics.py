@@ -1,4 +1,5 @@
-"""Metrics: JSONL lines under namespaced keys, and a progress bar on the terminal."""
+"""Metrics: JSONL lines under namespaced keys, a progress bar on the terminal, and the configured
+backends (TensorBoard, W&B: metric_sinks.py), which mirror every scalar and never stop a run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import math
 import time
 from pathlib import Path
 
+from sparring.training.metric_sinks import scalars
+
 log = logging.getLogger(__name__)
 
 
 class MetricsLogger:
-    def __init__(self, path: str | Path, total_steps: int, show_progress: bool = True) -> None:
+    def __init__(self, path: str | Path, total_steps: int, show_progress: bool = True, sinks: list | None = None) -> None:
         self.path = Path(path)
+        self.sinks = list(sinks or [])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.total = total_steps
         self._progress = None
@@ -35,16 +39,31 @@ class MetricsLogger:
     def __exit__(self, *exc):
         if self._progress is not None:
             self._progress.stop()
+        for sink in self.sinks:
+            self._guard(sink, "close")
 
     def log(self, step: int, metrics: dict[str, float], info: str = "") -> None:
         record = {"step": step, "time": time.time()}
         record.update({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in metrics.items()})
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        values = scalars(metrics)
+        for sink in list(self.sinks):
+            self._guard(sink, "log", step, values)
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=step, info=info)
         else:
             log.info("step %d %s", step, info)
+
+    def _guard(self, sink, method: str, *args) -> None:
+        """Call a sink; a failure is a warning and switches that sink off."""
+        try:
+            getattr(sink, method)(*args)
+        except Exception as e:
+            log.warning("metrics backend %s failed (%s: %s); it is off for the rest of the run", sink.name,
+                        type(e).__name__, e)
+            if sink in self.sinks:
+                self.sinks.remove(sink)
 
     def advance_to(self, step: int) -> None:
         if self._progress is not None and self._task is not None:

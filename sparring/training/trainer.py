@@ -37,6 +37,7 @@ from sparring.config import EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
 from sparring.training.learner import Learner
+from sparring.training.metric_sinks import open_sinks
 from sparring.training.metrics import MetricsLogger
 from sparring.training.warm_start import run_sft
 from sparring.types import SamplingParams
@@ -80,7 +81,8 @@ class Trainer:
     # ----- the loop ---------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
         cfg, last = self.cfg, {}
-        with MetricsLogger(self.run_dir / "metrics.jsonl", cfg.run.steps, self.show_progress) as metrics:
+        sinks = open_sinks(cfg.metrics, self.run_dir, cfg.run.name)
+        with MetricsLogger(self.run_dir / "metrics.jsonl", cfg.run.steps, self.show_progress, sinks) as metrics:
             metrics.advance_to(self.step)
             if self.step == 0 and (self.warm_stats or cfg.eval.at_start):
                 metrics.log(0, {**self.warm_stats, **(self.evaluate() if cfg.eval.at_start else {})})
