@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# System packages the sandbox needs, and a running Docker engine for the docker backend tests.
+# System packages the sandbox and the report test need, and a running Docker engine for the docker backend tests.
 # Idempotent and non-interactive: installs only what is missing, starts dockerd only when
 # `docker info` does not answer. Called by `scripts/install.sh test` (run as root, Debian).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 # bubblewrap: namespaces for the local backend; docker.io: engine (+ containerd, runc);
-# libseccomp2: the library pyseccomp loads; procps: ps/pgrep used by the leak checks.
-pkgs=(bubblewrap docker.io libseccomp2 procps)
+# libseccomp2: the library pyseccomp loads; procps: ps/pgrep used by the leak checks;
+# chromium: the browser the report test drives through Playwright (no browser download).
+pkgs=(bubblewrap docker.io libseccomp2 procps chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,5 @@
-"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]`, `sparring eval ...`, `sparring play GAME ...`.
+"""Command line: `sparring train CONFIG.yaml [--set a.b=value ...]`, `sparring eval ...`, `sparring play GAME ...`,
+`sparring report RUN_DIR ...`.
 
 Every command takes `--import MODULE` (repeatable): the user's modules that register games,
 arena kinds, estimators or engines; `sparring.plugins` entry points are loaded as well.
@@ -273,6 +274,23 @@ def _import_flag(parser, engine: bool = True) -> None:
                             help="inference engine backend for the model (from the engine registry; default hf)")
 
 
+def cmd_report(args) -> int:
+    from sparring.report import watch, write_report
+
+    missing = [d for d in args.run_dirs if not os.path.isdir(d)]
+    if missing:
+        raise UsageError(f"report: {missing[0]} is not a run directory")
+    if args.watch:
+        print(f"writing {args.out} every {args.watch} s (Ctrl-C stops)")
+        try:
+            watch(args.run_dirs, args.out, args.watch)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    print(f"report={write_report(args.run_dirs, args.out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sparring", description="multi-agent self-play RL for language models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -320,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--max-new-tokens", type=int, default=8)
     pl.add_argument("--seed", type=int, default=0, help="game seed (the deal)")
     pl.set_defaults(fn=cmd_play)
+    r = sub.add_parser("report", help="one self-contained HTML report of one or more runs (overlaid)")
+    r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    r.add_argument("--out", default="report.html", help="the HTML file to write")
+    r.add_argument("--watch", type=int, default=0, metavar="SECONDS",
+                   help="rewrite the report every SECONDS while runs train (the page reloads itself)")
+    _import_flag(r, engine=False)
+    r.set_defaults(fn=cmd_report)
     args = parser.parse_args(argv)
     if args.command == "eval" and not args.opponent:
         args.opponent = ["random"]

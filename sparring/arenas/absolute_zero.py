@@ -333,6 +333,17 @@ class AbsoluteZeroArena(Arena):
         out["az/untrained_turns"] = float(sum(not t.trainable for e in episodes for t in e.turns))
         return out
 
+    @classmethod
+    def report_charts(cls, name: str, keys: list[str]) -> list[tuple[str, list[str]]]:
+        """Valid-proposal and solve rates, rejection reasons, buffer growth, learnability."""
+        def pick(test):
+            return sorted(k for k in keys if k.startswith("az/") and test(k))
+        charts = [("Absolute Zero: valid proposals and solve rates", pick(lambda k: k.endswith(("/valid_rate", "/solve_rate")))),
+                  ("Absolute Zero: rejection reasons (count per step)", pick(lambda k: "/reject/" in k)),
+                  ("Absolute Zero: buffer sizes", pick(lambda k: k.startswith("az/buffer/"))),
+                  ("Absolute Zero: learnability", pick(lambda k: k.startswith("az/learnability")))]
+        return [(title, ks) for title, ks in charts if ks]
+
     # ----- state, export, lifecycle ---------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"buffers": self.buffers.state_dict()}

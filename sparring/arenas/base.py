@@ -79,6 +79,12 @@ class Arena:
         model, and so the arena, exists (`ctx` carries no policy or engine then)."""
         return []
 
+    @classmethod
+    def report_charts(cls, name: str, keys: list[str]) -> list[tuple[str, list[str]]]:
+        """Arena-specific panels of `sparring report` for the arena `name`: (title, metric keys)
+        pairs chosen from the run's `keys`. A classmethod: reports read finished runs."""
+        return []
+
     def before_step(self, step: int) -> None:
         """Called before the step's rollout (e.g. a pool of opponents resamples)."""
 

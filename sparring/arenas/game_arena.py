@@ -257,6 +257,11 @@ class GameArena(Arena):
         return transcripts([(cfg.game, cfg.game_options, roles)], count, ctx.seed, warm_start.keep, warm_start.search,
                            first_index=ctx.index)
 
+    @classmethod
+    def report_charts(cls, name: str, keys: list[str]) -> list[tuple[str, list[str]]]:
+        mine = [k for k in keys if k.startswith((f"eval/{name}/vs_random/seat", f"rollout/{name}/"))]
+        return [(f"{name}: seats and game length", mine)] if mine else []
+
     def before_step(self, step: int) -> None:
         if self.opponent is not None:
             _call(self.opponent, "before_step", step)

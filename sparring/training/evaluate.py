@@ -55,7 +55,7 @@ class EvalResult:
         return asdict(self)
 
     def metrics(self, prefix: str) -> dict[str, float]:
-        out = {f"{prefix}/mean_payoff": self.mean_payoff, f"{prefix}/win": self.win,
+        out = {f"{prefix}/mean_payoff": self.mean_payoff, f"{prefix}/mean_payoff_ci95": self.ci95, f"{prefix}/win": self.win,
                f"{prefix}/draw": self.draw, f"{prefix}/invalid": self.invalid}
         for s, seat in enumerate(self.seats):
             out[f"{prefix}/seat{s}_payoff"] = seat.mean_payoff
