@@ -411,9 +411,9 @@ class MetricsConfig(_Strict):
     that fails is a warning, never a lost run."""
     wandb_project: str = "sparring"
     """W&B project name."""
-    samples_per_step: int = Field(8, ge=0)
-    """Trained samples per role saved each step to <run dir>/samples.jsonl (prompt, completion,
-    reward, advantage) for `sparring report`; 0: none."""
+    samples_per_step: int = Field(4, ge=0)
+    """Episodes per arena saved each step, every turn as text with its reward and advantage, to
+    <run dir>/samples.jsonl for `sparring report`; 0: none."""
     wandb_mode: Literal["offline", "online"] = "offline"
     """offline: the W&B run is written to <run dir>/wandb with no account or network (sync later
     with `wandb sync`); online: streamed to the W&B server (needs a login)."""

@@ -4,8 +4,8 @@ Reads what a run directory holds (metrics.jsonl, samples.jsonl, config.yaml) and
 plotly (its JavaScript inlined once, so the file opens offline): rewards per arena and role,
 evaluation curves with their 95% bands, invalid / forfeit / truncation rates, the loss terms,
 KL, entropy, clip fraction, learning rate, the time split of a step, each arena kind's own panels
-(`Arena.report_charts`), the config, and a table of sampled turns (prompt, completion, reward,
-advantage) filterable by role. Several runs overlay in every chart. A run killed mid-write (a
+(`Arena.report_charts`), the config, and sampled episodes move by move (prompt, completion, action,
+reward, advantage per turn) filterable by role. Several runs overlay in every chart. A run killed mid-write (a
 truncated last line) or not started yet still renders, with a note saying what is missing.
 Not here: live metrics backends (training/metric_sinks.py).
 """
@@ -23,7 +23,7 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-SAMPLE_ROWS = 400  # most sampled turns shown per run (the newest)
+SAMPLE_ROWS = 600  # most sampled turns shown per run (the newest)
 
 
 @dataclass
@@ -150,18 +150,25 @@ def _figure(title: str, keys: list[str], runs: list[Run]):
 def _samples_table(runs: list[Run]) -> str:
     rows = [(run.name, s) for run in runs for s in run.samples]
     if not rows:
-        return "<p class='note'>No sampled turns (samples.jsonl is empty or missing; metrics.samples_per_step: 0?).</p>"
+        return "<p class='note'>No sampled episodes (samples.jsonl is empty or missing; metrics.samples_per_step: 0?).</p>"
+
+    def number(x):
+        return f"{x:+.3f}" if isinstance(x, (int, float)) else "-"
+
     roles = sorted({s.get("role", "?") for _, s in rows})
     options = "".join(f"<option value='{html.escape(r)}'>{html.escape(r)}</option>" for r in roles)
     body = "".join(
         f"<tr data-role='{html.escape(str(s.get('role')))}'><td>{html.escape(run)}</td><td>{s.get('step')}</td>"
+        f"<td>{html.escape(str(s.get('episode', '')))}</td><td>{s.get('turn', '')}</td>"
         f"<td>{html.escape(str(s.get('role')))}</td><td><pre>{html.escape(str(s.get('prompt', '')))}</pre></td>"
-        f"<td><pre>{html.escape(str(s.get('completion', '')))}</pre></td><td>{s.get('reward', 0):+.3f}</td>"
-        f"<td>{s.get('advantage', 0):+.3f}</td></tr>" for run, s in rows)
+        f"<td><pre>{html.escape(str(s.get('completion', '')))}</pre></td>"
+        f"<td>{html.escape(str(s.get('action')))}{' (invalid)' if s.get('invalid') else ''}</td>"
+        f"<td>{number(s.get('reward'))}</td><td>{number(s.get('advantage'))}</td></tr>" for run, s in rows)
     return (f"<label>role <select id='role-filter' onchange='filterRole(this.value)'><option value=''>all</option>"
             f"{options}</select></label>"
-            "<table id='samples'><thead><tr><th>run</th><th>step</th><th>role</th><th>prompt</th><th>completion</th>"
-            f"<th>reward</th><th>advantage</th></tr></thead><tbody>{body}</tbody></table>")
+            "<table id='samples'><thead><tr><th>run</th><th>step</th><th>episode</th><th>turn</th><th>role</th>"
+            "<th>prompt</th><th>completion</th><th>action</th><th>reward</th><th>advantage</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1400px}.grid{display:grid;grid-template-columns:1fr 1fr;gap:8px}
@@ -189,7 +196,7 @@ def render(runs: list[Run], refresh_s: int = 0) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{meta}<title>sparring report</title><style>{STYLE}</style>"
             f"<script>{SCRIPT}</script></head><body><h1>sparring report</h1><p>{steps}; written "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}</p>" + (f"<ul class='note' id='notes'>{''.join(notes)}</ul>" if notes else "")
-            + f"<div class='grid'>{''.join(divs)}</div><h2>Config</h2>{configs}<h2>Sampled turns</h2>"
+            + f"<div class='grid'>{''.join(divs)}</div><h2>Config</h2>{configs}<h2>Sampled episodes, move by move</h2>"
             f"{_samples_table(runs)}</body></html>")
 
 

@@ -1,28 +1,35 @@
-"""A few trained samples per role and step, as text, in <run dir>/samples.jsonl: what the model
-actually wrote, with its reward and advantage, for `sparring report` and for reading by eye."""
+"""A few episodes per arena and step, as text, in <run dir>/samples.jsonl: what the model actually
+wrote, move by move, with the reward and advantage each trained turn got, for `sparring report`
+and for reading by eye. One JSON line per turn; a game's turns are consecutive lines."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from sparring.types import Sample
+from sparring.types import Episode, Sample
 
 
-def write_samples(path: Path, step: int, samples: list[Sample], tokenizer, per_role: int) -> None:
-    """Append the first `per_role` samples of each role (in rollout order) as JSON lines."""
-    if per_role <= 0:
+def write_samples(path: Path, step: int, episodes: list[Episode], samples: list[Sample], tokenizer,
+                  per_arena: int) -> None:
+    """Append every turn of the first `per_arena` episodes of each arena this step."""
+    if per_arena <= 0:
         return
+    advantage = {}
+    for s in samples:  # a turn's sample: the same prompt and completion (first one wins)
+        advantage.setdefault((tuple(s.prompt_ids), tuple(s.completion_ids)), s.advantage)
     taken: dict[str, int] = {}
     lines = []
-    for s in samples:
-        if taken.get(s.role, 0) >= per_role:
+    for e in episodes:
+        if taken.get(e.arena, 0) >= per_arena:
             continue
-        taken[s.role] = taken.get(s.role, 0) + 1
-        lines.append(json.dumps({
-            "step": step, "arena": s.key[0] if isinstance(s.key, tuple) else str(s.key), "role": s.role,
-            "prompt": tokenizer.decode(s.prompt_ids, skip_special_tokens=False),
-            "completion": tokenizer.decode(s.completion_ids, skip_special_tokens=False),
-            "reward": s.reward, "advantage": s.advantage}))
+        number = taken[e.arena] = taken.get(e.arena, 0) + 1
+        for k, t in enumerate(e.turns):
+            lines.append(json.dumps({
+                "step": step, "arena": e.arena, "episode": f"{e.arena}#{number} (seed {e.seed})", "turn": k,
+                "role": t.role, "prompt": tokenizer.decode(t.prompt_ids, skip_special_tokens=False) if t.prompt_ids else "",
+                "completion": t.text, "action": t.action, "invalid": t.invalid, "trained": t.trainable,
+                "reward": e.rewards[t.player] if not t.retried else t.reward,
+                "advantage": advantage.get((tuple(t.prompt_ids), tuple(t.completion_ids))) if t.trainable else None}))
     with Path(path).open("a") as f:
         f.write("".join(line + "\n" for line in lines))
