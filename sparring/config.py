@@ -114,9 +114,9 @@ class EngineConfig(_Strict):
 
     @model_validator(mode="after")
     def _options_of_the_backend(self):
-        from sparring.agents.engines import engine_options
+        from sparring.agents.engines import check_engine_options
 
-        engine_options(self.backend, self.options)  # raises naming the bad option
+        check_engine_options(self.backend, self.options)
         return self
 
 

@@ -37,17 +37,15 @@ def engine_backends() -> list[str]:
     return _ENGINES.names()
 
 
-def engine_options(backend: str, options: dict) -> dict:
-    """`options` validated for `backend` (ValueError naming the known backends or the bad key)."""
-    if backend not in _ENGINES:
-        raise ValueError(f"unknown engine backend {backend!r}; registered: {_ENGINES.names()} "
-                         "(a backend from your own package needs `imports: [your_module]`)")
+def check_engine_options(backend: str, options: dict) -> None:
+    """Validate `options` with the options model of `backend` (a registered name: the config
+    checks that first); ValueError naming the bad option."""
     model = _OPTIONS.get(backend)
     if model is None:
         if options:
             raise ValueError(f"engine backend {backend!r} takes no options, got {sorted(options)}")
-        return {}
-    return model.model_validate(options).model_dump()
+        return
+    model.model_validate(options)
 
 
 def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:

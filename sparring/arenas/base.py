@@ -13,7 +13,7 @@ implement `play(seed)` instead and inherit `play_step`.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,7 +38,6 @@ class ArenaContext:
     model: Any = None  # the learner's model at build time (e.g. the first snapshot of a pool)
     model_config: ModelConfig | None = None
     engine_config: EngineConfig | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # free-form, for user arenas and tests
 
 
 class Arena:

@@ -54,29 +54,25 @@ class TurnCredit:
     def __call__(self, trajs: list[Trajectory], values: torch.Tensor) -> list[list[float]]:
         """Per trajectory, its turns' advantages (`values`: the sequence-level advantages)."""
         seq = values.tolist()
-        out: list[list[float]] = []
-        for t, a in zip(trajs, seq):
-            if t.retry:
-                out.append([a])
-                continue
-            g = self.returns(t)
-            out.append([a + (gk - g[0]) for gk in g])
+        returns = [None if t.retry else self.returns(t) for t in trajs]
+        out = [[a] if g is None else [a + (gk - g[0]) for gk in g] for a, g in zip(seq, returns)]
         if self.state_baseline is not None:
-            self._state_credit(trajs, seq, out)
+            self._state_credit(trajs, seq, returns, out)
         for t, per_turn in zip(trajs, out):
             n = len(per_turn)
             for k in range(n):
                 per_turn[k] *= self.gamma ** (n - 1 - k)
         return out
 
-    def _state_credit(self, trajs: list[Trajectory], seq: list[float], out: list[list[float]]) -> None:
+    def _state_credit(self, trajs: list[Trajectory], seq: list[float], returns: list[list[float] | None],
+                      out: list[list[float]]) -> None:
         where, targets, states, fallback = [], [], [], []
-        for i, t in enumerate(trajs):
-            if t.retry:
+        for i, (t, g) in enumerate(zip(trajs, returns)):
+            if g is None:  # a retried attempt keeps its estimator's advantage
                 continue
             baseline = t.reward - seq[i]  # the estimator's own baseline before this batch
             n = len(t.turns)
-            for k, (turn, gk) in enumerate(zip(t.turns, self.returns(t))):
+            for k, (turn, gk) in enumerate(zip(t.turns, g)):
                 where.append((i, k))
                 targets.append(gk)
                 states.append((t.key, _digest(turn.prompt_ids)))
