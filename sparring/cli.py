@@ -99,7 +99,7 @@ def cmd_eval(args) -> int:
 
 def _eval_games(args) -> int:
     from sparring.agents.opponents import build_opponent, not_applicable, opponent_config
-    from sparring.agents.roles import seat_roles
+    from sparring.agents.prompting import seat_roles_for
     from sparring.environments import make
     from sparring.training.evaluate import evaluate_async, format_table
     from sparring.types import SamplingParams
@@ -113,13 +113,15 @@ def _eval_games(args) -> int:
         if cfg.kind == "checkpoint" and not os.path.isdir(cfg.path):
             raise UsageError(f"--opponent {spec}: {cfg.path} is not a directory")
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    prompt = _prompt_config(args)
     policy = _model_policy(args.model, args.engine)
     frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
 
     async def run():
         results, skipped = [], []
         for game in args.game:
-            roles = seat_roles(game, make(game, **options).num_players, sampling)
+            roles = seat_roles_for(prompt, game, make(game, **options).num_players, sampling,
+                                   tokenizer=policy.engine.tokenizer)
             for spec, cfg in specs:
                 reason = not_applicable(cfg.kind, game, options)
                 if reason:
@@ -185,7 +187,7 @@ def _elo_players(args) -> dict[str, str]:
 
 def _eval_elo(args) -> int:
     from sparring.agents.opponents import build_opponent, not_applicable, opponent_config
-    from sparring.agents.roles import seat_roles
+    from sparring.agents.prompting import seat_roles_for
     from sparring.environments import make
     from sparring.training.elo import fit_elo
     from sparring.training.evaluate import format_elo_table, round_robin_async
@@ -196,7 +198,9 @@ def _eval_elo(args) -> int:
     if args.model:
         models.setdefault(os.path.basename(args.model.rstrip('/')) or args.model, args.model)
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    prompt = _prompt_config(args)
     policies = {name: _model_policy(path, args.engine) for name, path in models.items()}
+    tokenizer = next((p.engine.tokenizer for p in policies.values()), None)  # the style resolves against the first
     if args.temperature == 0:
         print("note: greedy decoding (--temperature 0): in a game without chance every game of a pairing in "
               "one seat is the same game; use --temperature 1 for a spread of games")
@@ -213,7 +217,7 @@ def _eval_elo(args) -> int:
                 players[anchor] = build_opponent(opponent_config(anchor), game=game, game_options=options, seed=args.seed)
             if len(players) < 2:
                 raise UsageError(f"Elo on {game} needs at least two players, got {sorted(players)}")
-            roles = seat_roles(game, make(game, **options).num_players, sampling)
+            roles = seat_roles_for(prompt, game, make(game, **options).num_players, sampling, tokenizer=tokenizer)
             matches = await round_robin_async(players, game, roles, args.episodes, options)
             anchor = "random" if "random" in players else None
             fit = fit_elo([(m.a, m.b, m.score_a, m.games) for m in matches], anchor=anchor, prior_games=args.elo_prior)
@@ -260,10 +264,28 @@ def cmd_play(args) -> int:
         seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model, args.engine)
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     try:
-        rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling)
+        rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling,
+                       prompt=_prompt_config(args))
     except ValueError as e:
         raise UsageError(str(e)) from None
     return 0 if rewards is not None else 1
+
+
+def _prompt_flags(parser) -> None:
+    from sparring.agents.answer_formats import FORMATS
+
+    parser.add_argument("--answer-format", choices=sorted(FORMATS), default="bracket",
+                        help="where the model's answer is read (an arena's prompt.answer_format; default bracket)")
+    parser.add_argument("--prompt-style", choices=["auto", "chat", "plain"], default="auto",
+                        help="chat template or plain text prompt (prompt.style; default auto: chat when the "
+                             "tokenizer has a chat template)")
+
+
+def _prompt_config(args):
+    """The `prompt:` settings given on the command line (the rest at their defaults)."""
+    from sparring.agents.prompting import PromptConfig
+
+    return PromptConfig(style=args.prompt_style, answer_format=args.answer_format)
 
 
 def _import_flag(parser, engine: bool = True) -> None:
@@ -313,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--episodes", type=int, default=1000, help="games per seat (per pairing with --elo)")
     e.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     e.add_argument("--max-new-tokens", type=int, default=8)
+    _prompt_flags(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", help="write results to this JSON file")
     e.add_argument("--elo", nargs="+", metavar="DIR", help="rank these models by Elo in a round robin")
@@ -336,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option, e.g. hands=3")
     pl.add_argument("--temperature", type=float, default=0.0, help="the model's temperature (0 = greedy)")
     pl.add_argument("--max-new-tokens", type=int, default=8)
+    _prompt_flags(pl)
     pl.add_argument("--seed", type=int, default=0, help="game seed (the deal)")
     pl.set_defaults(fn=cmd_play)
     r = sub.add_parser("report", help="one self-contained HTML report of one or more runs (overlaid)")

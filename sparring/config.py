@@ -76,10 +76,38 @@ class ModelConfig(_Strict):
     """'tiny' (built locally, offline), a local HF model directory, or a hub id."""
     tiny: TinyModelConfig = TinyModelConfig()
     """Shape of the tiny model when name == 'tiny'."""
+    device: str = "auto"
+    """Where the engine, learner, reference model and every tensor live: auto (cuda when a GPU is
+    visible, else cpu), cpu, cuda or cuda:N. Sandboxes and game rules always run on the CPU."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Parameter dtype of the learner and the HF engine."""
+    """Dtype the model's weights are stored and computed in (engine and learner share them). With
+    bfloat16 the optimizer keeps float32 master weights and state, so small steps (lr 1e-6) are not
+    rounded away; bfloat16 halves weight memory and is the usual choice on a GPU. float16 is refused:
+    it needs loss scaling, which sparring does not do."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them: about a
+    third more learner compute for far less activation memory; turn on when long sequences or large
+    micro-batches run out of GPU memory."""
     lora: LoraConfig | None = None
     """Train LoRA adapters (PEFT) instead of all weights; null trains everything."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _no_unscaled_fp16(cls, value: str) -> str:
+        if value == "float16":
+            raise ValueError("float16 training needs loss scaling (its 5 exponent bits underflow small "
+                             "gradients to zero, so updates silently vanish), which sparring does not do; "
+                             "use bfloat16 (GPUs since Ampere) or float32")
+        return value
 
 
 def _known_backend(name: str) -> str:
@@ -108,7 +136,12 @@ class EngineConfig(_Strict):
     """Inference backend for rollouts, from the engine registry ('hf': transformers generate behind
     an async batcher; a user backend registers with sparring.agents.engines.register_engine)."""
     max_batch_size: int = Field(256, ge=1)
-    """Most sequences per generate call."""
+    """Most sequences per generate call (with a real model, the KV cache of this many sequences
+    at full length must fit beside the learner)."""
+    stop_tokens: list[str] = []
+    """Tokens that also end a turn, besides the tokenizer's end-of-sequence token: a base model
+    prompted with chat markup as plain text ends its turn with <|im_end|>, which its tokenizer
+    does not call EOS."""
     options: dict[str, Any] = {}
     """Backend-specific settings, validated by the backend's own options model (if it has one)."""
 
@@ -127,9 +160,27 @@ class SamplingConfig(_Strict):
     """Rollout sampling temperature (the learner's log-probs use the same)."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     """Nucleus sampling mass."""
+    overlong: Literal["invalid", "mask"] = "invalid"
+    """What training does with a completion cut off at max_new_tokens (no end-of-turn token). It
+    never yields an action either way: the game's invalid-action rule (or the Absolute Zero
+    format penalty) applies to the episode. invalid: the cut-off turn is trained like any invalid
+    answer, with that penalty (teaches the model to finish). mask: the cut-off turn is kept out of
+    the loss (DAPO's overlong filtering), for reasoning models whose long but sound thoughts should
+    not be punished for the cap; its reward still counts in the estimator's baselines and the
+    player's other turns keep the episode's outcome. Masked turns: rollout/overlong_masked_rate."""
+
+
+INVALID_ACTION_PRESETS: dict[str, dict[str, float | int]] = {
+    # SPIRAL (Liu et al. 2025): an invalid move loses the game at -1.5, the other player(s) get +0.5.
+    "spiral": {"penalty": -1.5, "opponent_reward": 0.5, "retries": 0, "retry_penalty": -1.5},
+}
 
 
 class InvalidActionConfig(_Strict):
+    preset: Literal["spiral"] | None = None
+    """A published rule by name instead of the values below: spiral (SPIRAL, Liu et al. 2025): the
+    offender gets -1.5, every other player +0.5, no retries. Combined with explicit penalty,
+    opponent_reward, retries or retry_penalty values that differ from it: an error."""
     penalty: float = -1.0
     """Reward of a player who forfeits by an unparseable or illegal answer."""
     opponent_reward: float = 0.0
@@ -142,7 +193,17 @@ class InvalidActionConfig(_Strict):
     for invalid attempts, and RL drifts its mass onto them (seen in TicTacToe self-play at -1)."""
 
     @model_validator(mode="after")
-    def _retry_defaults_to_penalty(self):
+    def _preset_then_retry_default(self):
+        if self.preset is not None:
+            values = INVALID_ACTION_PRESETS[self.preset]
+            clash = [k for k in values if k in self.model_fields_set and getattr(self, k) != values[k]]
+            if clash:
+                raise ValueError(f"preset {self.preset!r} sets {', '.join(f'{k}={values[k]}' for k in values)}; "
+                                 f"it cannot be combined with explicit {', '.join(f'{k}={getattr(self, k)}' for k in clash)} "
+                                 "(drop the preset or those keys)")
+            for key, value in values.items():
+                if getattr(self, key) != value:
+                    setattr(self, key, value)
         if self.retry_penalty is None:
             self.retry_penalty = self.penalty
         return self
@@ -380,6 +441,11 @@ class OptimConfig(_Strict):
     """Max global gradient norm."""
     micro_batch_size: int = Field(64, ge=1)
     """Sequences per forward/backward (gradient accumulation over the batch)."""
+    logprob_chunk_tokens: int = Field(512, ge=1)
+    """Completion tokens whose vocabulary logits are materialised at once when the learner computes
+    log-probs and entropy (recomputed chunk by chunk in the backward pass). Peak memory of that step
+    is about chunk x vocabulary x 4 bytes x a few; lower it if the update runs out of memory with a
+    large vocabulary, raise it for a little speed when memory is plentiful."""
     epochs: int = Field(1, ge=1)
     """Passes over each step's samples (ratios leave 1 after the first)."""
     minibatches: int = Field(1, ge=1)

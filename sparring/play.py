@@ -17,8 +17,10 @@ import asyncio
 import sys
 from typing import TextIO
 
+from sparring.agents.answer_formats import extract_answer
 from sparring.agents.policies import Policy, _turn
-from sparring.agents.roles import Role, seat_roles
+from sparring.agents.prompting import PromptConfig, seat_roles_for
+from sparring.agents.roles import Role
 from sparring.arenas import GameArena, InvalidActionRule
 from sparring.environments import make
 from sparring.types import SamplingParams, Turn
@@ -52,9 +54,11 @@ class HumanPolicy:
 async def play_async(game_name: str, policy: Policy | None, human_seats: tuple[int, ...] = (0,), *,
                      game_options: dict | None = None, seed: int = 0, stdin: TextIO | None = None,
                      stdout: TextIO | None = None, sampling: SamplingParams = SamplingParams(max_new_tokens=8, temperature=0.0),
-                     invalid: InvalidActionRule = InvalidActionRule()) -> list[float] | None:
+                     invalid: InvalidActionRule = InvalidActionRule(),
+                     prompt: PromptConfig | None = None) -> list[float] | None:
     """Play one game through the arena loop; the returns per seat, or None when the input ended
-    or a human quit."""
+    or a human quit. `prompt`: how the model's seats are prompted and read (an arena's `prompt:`
+    section; None: the defaults, the style resolved against the model's tokenizer)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
 
@@ -89,7 +93,9 @@ async def play_async(game_name: str, policy: Policy | None, human_seats: tuple[i
 
     human = HumanPolicy(stdin, stdout, who)
     seats = [human if p in human_seats else policy for p in range(n)]
-    arena = GameArena("play", game_name, seat_roles(game_name, n, sampling), human, game_options=game_options,
+    tokenizer = getattr(getattr(policy, "engine", None), "tokenizer", None)
+    roles = seat_roles_for(prompt, game_name, n, sampling, tokenizer=tokenizer)
+    arena = GameArena("play", game_name, roles, human, game_options=game_options,
                       invalid=invalid, seats=seats, watch=watch)
     say(f"{game_name}: " + ", ".join(who(p) for p in range(n)) + f". Type a legal move, or {QUIT[0]!r}.")
     if len(human_seats) > 1 and probe.private_info(human_seats[0]) is not None:
@@ -125,7 +131,7 @@ def _read_move(stdin: TextIO, stdout: TextIO, role, legal: list[str], prompt: st
         if not line or line.strip().lower() in QUIT:
             print("(end of input)" if not line else "", file=stdout, flush=True)
             return None
-        action = role.parse(line.strip(), legal)
+        action = role.match(extract_answer("bracket", line.strip()), legal)  # whatever the model's format
         if action is not None:
             return action
         print(f"{line.strip()!r} is not a legal move; legal: {' '.join(legal)}", file=stdout, flush=True)

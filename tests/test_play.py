@@ -50,6 +50,14 @@ def test_human_against_a_model_stand_in_on_kuhn():
     assert out.rstrip().endswith("(P0 (you) wins)")
 
 
+def test_a_reasoning_model_is_read_in_its_format_and_the_human_types_plain_moves():
+    from sparring.agents.prompting import PromptConfig
+
+    thinker = ScriptedPolicy(lambda obs, legal: f"<think>[{legal[-1]}]? no</think>\\boxed{{{legal[0]}}}")
+    rewards, out = run_play("kuhn_poker", thinker, (0,), "bet\n", seed=3, prompt=PromptConfig(answer_format="think"))
+    assert "P0 (you) plays bet" in out and "P1 (model) plays fold" in out and rewards == [1.0, -1.0]
+
+
 def test_model_that_answers_nonsense_forfeits():
     nonsense = ScriptedPolicy(lambda obs, legal: "I like turtles")
     rewards, out = run_play("tictactoe", nonsense, (1,), "")

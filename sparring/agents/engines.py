@@ -61,4 +61,4 @@ def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:
 def _hf_engine(model, tokenizer, cfg: EngineConfig):
     from sparring.agents.hf_engine import HFEngine
 
-    return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size)
+    return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size, stop_tokens=cfg.stop_tokens)

@@ -6,17 +6,24 @@ batches of at most `max_batch_size` and runs `model.generate`. Every episode tha
 submitted before a batch is cut, so each batch holds all the work there is and the engine stays
 saturated however many episodes run. Batch composition depends only on the order of requests,
 so runs are reproducible under a seed.
+
+The engine serves the very model it is given, on that model's device: the trainer hands it the
+learner's model, so rollouts and updates share one copy of the weights (LoRA adapters included,
+unmerged) and `load_weights` after an update has nothing to copy. Log-probs of the sampled tokens
+are taken step by step as generation runs (`_SampledLogprobs`), so no (B, T, V) stack of logits
+is ever kept: at a 151,936-token vocabulary that stack is ~40 GB for 128 x 1,024 tokens in bf16.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from dataclasses import dataclass, field
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from sparring.types import Generation, SamplingParams
 
@@ -38,14 +45,44 @@ class EngineStats:
     busy_s: float = 0.0
 
 
+class _SampledLogprobs(LogitsProcessor):
+    """Records, at every decoding step, the log-prob of the token sampled at the step before.
+
+    Custom processors run before generate's temperature and top-p warpers, so `scores` are the
+    model's raw logits; log-probs are taken under `temperature` only (top-p truncation is not in
+    them, exactly as the learner computes them). Keeps one (B, V) row of log-probs at a time.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self.previous: torch.Tensor | None = None
+        self.logprobs: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self._record(input_ids[:, -1])
+        self.previous = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def _record(self, sampled: torch.Tensor) -> None:
+        if self.previous is not None:
+            self.logprobs.append(self.previous.gather(-1, sampled.unsqueeze(-1)).squeeze(-1))
+
+    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
+        """(B, T) log-probs of the T generated tokens, the last one gathered from `sequences`."""
+        self._record(sequences[:, -1])
+        self.previous = None
+        return torch.stack(self.logprobs, dim=1)
+
+
 class HFEngine:
-    """A transformers causal LM served to many concurrent episodes."""
+    """A transformers causal LM served to many concurrent episodes.
+
+    `model` is served as given, not copied: pass a copy (or a separately loaded model) to serve
+    weights that must not follow the learner, as frozen opponents do."""
 
     def __init__(self, model, tokenizer, max_batch_size: int = 256, gather_rounds: int = 3,
-                 generate_in_thread: bool = False) -> None:
-        self.model = copy.deepcopy(_unwrap(model)).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+                 generate_in_thread: bool = False, stop_tokens: list[str] = ()) -> None:
+        self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.gather_rounds = gather_rounds
@@ -55,10 +92,11 @@ class HFEngine:
         self.generate_in_thread = generate_in_thread
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self.stop_ids = [self.eos_id] + [_token_id(tokenizer, t) for t in stop_tokens]  # any ends a turn
         # generate() fills unset fields from the model's own generation config (hub models ship
         # repetition_penalty, top_k, ...), which would sample from a distribution other than
-        # the logits we report: the engine's copy gets a neutral one.
-        self.model.generation_config = GenerationConfig(eos_token_id=self.eos_id, pad_token_id=self.pad_id)
+        # the logits we report: a neutral one is swapped in while the engine generates.
+        self._neutral_config = GenerationConfig(eos_token_id=self.stop_ids, pad_token_id=self.pad_id)
         self.stats = EngineStats()
         self._queue: asyncio.Queue[_Request] | None = None
         self._server: asyncio.Task | None = None
@@ -71,6 +109,7 @@ class HFEngine:
         if not prompts:
             return []
         t0 = time.perf_counter()
+        device = next(self.model.parameters()).device
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -84,21 +123,22 @@ class HFEngine:
             temperature=None if greedy else sampling.temperature,
             top_p=None if greedy else sampling.top_p,
             top_k=0,  # 0 turns off transformers' default top-k of 50: sample from the distribution we report
-            eos_token_id=self.eos_id,
+            eos_token_id=self.stop_ids,
             pad_token_id=self.pad_id,
-            output_logits=True,
-            return_dict_in_generate=True,
         )
-        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_config)
-        new = out.sequences[:, width:]
-        temp = 1.0 if greedy else sampling.temperature
-        logits = torch.stack(out.logits, dim=1).float() / temp  # (B, T, V) raw model logits
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        recorder = _SampledLogprobs(1.0 if greedy else sampling.temperature)
+        with self._generating():
+            sequences = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                            generation_config=gen_config,
+                                            logits_processor=LogitsProcessorList([recorder]))
+        new = sequences[:, width:].cpu()
+        logprobs = recorder.finish(sequences).cpu()
         results = []
         for i, p in enumerate(prompts):
             row = new[i].tolist()
-            if self.eos_id in row:
-                n, reason = row.index(self.eos_id) + 1, "stop"
+            stop = next((k for k, t in enumerate(row) if t in self.stop_ids), None)
+            if stop is not None:
+                n, reason = stop + 1, "stop"
             else:
                 n, reason = len(row), "length"
             completion = row[:n]
@@ -160,7 +200,24 @@ class HFEngine:
                         if not r.future.done():
                             r.future.set_result(g)
 
+    @contextlib.contextmanager
+    def _generating(self):
+        """Eval mode (no dropout; gradient checkpointing off, so the KV cache is used) and the
+        neutral generation config, both restored afterwards: the model may be the learner's."""
+        training, config = self.model.training, self.model.generation_config
+        self.model.eval()
+        self.model.generation_config = self._neutral_config
+        try:
+            yield
+        finally:
+            self.model.generation_config = config
+            self.model.train(training)
+
     def load_weights(self, model) -> None:
+        """Serve `model`'s weights: nothing to do when it is the served model (shared with the
+        learner); otherwise copied in place (a PEFT source merged into a temporary copy)."""
+        if model is self.model:
+            return
         self.model.load_state_dict(_unwrap(model).state_dict())
 
     async def aclose(self) -> None:
@@ -172,6 +229,14 @@ class HFEngine:
                 pass
             self._server = None
             self._queue = None
+
+
+def _token_id(tokenizer, token: str) -> int:
+    """The id of a single token named in `engine.stop_tokens`; an error names it otherwise."""
+    ids = tokenizer.encode(token, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(f"engine.stop_tokens: {token!r} is not one token of this tokenizer (it encodes to {ids})")
+    return ids[0]
 
 
 def _unwrap(model):

@@ -173,18 +173,32 @@ def resolve(name_or_path: str, tiny: TinySpec | None = None) -> str:
 
 
 def load_tokenizer(path: str):
+    """The tokenizer at `path` (pad token defaulted to eos). One without a chat template (a base
+    model) loads too: its roles use the plain prompt style (an arena's `prompt.style`)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    if tok.chat_template is None:
-        raise ValueError(f"tokenizer at {path!r} has no chat template; sparring prompts are chat-formatted")
     return tok
 
 
-def load_model(path: str, dtype: str = "float32", lora: dict | None = None):
-    """A causal LM from a dir or hub id; with `lora`, wrapped as a PEFT LoRA model."""
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """`model.device` as a torch device: auto is the first CUDA GPU when one is visible, else the CPU."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"model.device is {name!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
+                         f"built for CUDA {torch.version.cuda}); use device: auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"model.device is {name!r} but torch sees {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+def load_model(path: str, dtype: str = "float32", lora: dict | None = None, device: str | None = "auto"):
+    """A causal LM from a dir or hub id on `device` (a `model.device` value); with `lora`, wrapped
+    as a PEFT LoRA model (adapters in float32 whatever `dtype` the frozen base is stored in)."""
     from transformers import AutoModelForCausalLM
 
     if (Path(path) / "adapter_config.json").exists():  # a LoRA checkpoint: base + adapter, merged
@@ -193,8 +207,9 @@ def load_model(path: str, dtype: str = "float32", lora: dict | None = None):
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model = model.to(resolve_device(device))
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora), autocast_adapter_dtype=True)
     return model

@@ -36,7 +36,7 @@ SCRIPTED_KINDS = ("random", "minimax", "kuhn_equilibrium")
 
 
 def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str = "float32",
-                   engine=None, run_dir=None, initial_model=None, tokenizer=None):
+                   device: str = "cpu", engine=None, run_dir=None, initial_model=None, tokenizer=None):
     """The opponent policy for an arena's `OpponentConfig`; None for self-play. Model opponents
     are served by the run's engine backend (`engine`: an EngineConfig; None: the default).
 
@@ -57,7 +57,7 @@ def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str 
     if cfg.kind == "kuhn_equilibrium":
         return KuhnEquilibriumPolicy(seed=seed)
     if cfg.kind == "checkpoint":
-        frozen = load_model(cfg.path, dtype)
+        frozen = load_model(cfg.path, dtype, device=device)
         policy = EnginePolicy(make_engine(engine, frozen, load_tokenizer(cfg.path)), trainable=False)
         policy.name = f"checkpoint:{cfg.path}"
         return policy
@@ -65,7 +65,8 @@ def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str 
         if initial_model is None or tokenizer is None or run_dir is None:
             raise ValueError("opponent kind 'pool' needs run_dir=, initial_model= (the learner's model) and "
                              "tokenizer= passed to build_opponent")
-        return PoolOpponent(initial_model, tokenizer, cfg.pool, run_dir, seed=seed, dtype=dtype, engine=engine)
+        return PoolOpponent(initial_model, tokenizer, cfg.pool, run_dir, seed=seed, dtype=dtype, device=device,
+                            engine=engine)
     if cfg.kind == "openai":
         from sparring.agents.http_policy import OpenAIChatPolicy
 
@@ -149,12 +150,13 @@ class PoolOpponent:
     name = "pool"
 
     def __init__(self, initial_model, tokenizer, cfg, run_dir, seed: int = 0, dtype: str = "float32",
-                 engine=None) -> None:
+                 device: str = "cpu", engine=None) -> None:
         self.cfg = cfg
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tokenizer = tokenizer
         self.dtype = dtype
+        self.device = device
         self.rng = random.Random(seed)
         self.initial = _snapshot_name(0)
         fresh = not (self.dir / self.initial / "config.json").exists()
@@ -164,13 +166,12 @@ class PoolOpponent:
         self.members = [self.initial] + (others[-(cfg.size - 1):] if cfg.size > 1 else [])
         self._evicted: list[str] = []  # evicted since the last state_dict
         self._doomed: list[str] = []  # evicted before the last state_dict: deleted at the next
-        self.engines = [make_engine(engine, initial_model, tokenizer) for _ in range(cfg.active)]
+        # Each engine serves its own frozen copy, starting from the initial snapshot on disk (on a
+        # resumed run `initial_model` is the resumed learner, not the initial model).
+        self.engines = [make_engine(engine, load_model(str(self.dir / self.initial), dtype, device=device), tokenizer)
+                        for _ in range(cfg.active)]
         self.policies = [EnginePolicy(e, trainable=False) for e in self.engines]
-        self.loaded: list[str | None] = [None] * cfg.active
-        if fresh:  # the engines already hold the initial weights
-            self._mark([self.initial] * cfg.active)
-        else:  # a resumed run: `initial_model` is the resumed learner, the initial one is on disk
-            self._load([self.initial] * cfg.active)
+        self._mark([self.initial] * cfg.active)
 
     # ----- hooks the trainer calls --------------------------------------------------------
     def for_episode(self, seed: int) -> EnginePolicy:
@@ -234,7 +235,7 @@ class PoolOpponent:
         for engine, current, name in zip(self.engines, self.loaded, names):
             if current != name:
                 if name not in cache:
-                    cache[name] = load_model(str(self.dir / name), self.dtype)
+                    cache[name] = load_model(str(self.dir / name), self.dtype, device=self.device)
                 engine.load_weights(cache[name])
         self._mark(names)
 

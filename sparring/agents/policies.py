@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
-from sparring.agents.roles import Role
+from sparring.agents.roles import Role, chat_prompt_ids  # noqa: F401  (chat_prompt_ids: re-exported)
 from sparring.types import Turn
 
 
@@ -52,10 +52,11 @@ class EnginePolicy:
         self._prompt_cache: dict[tuple[str, str], list[int]] = {}
 
     def prompt_ids(self, role: Role, observation: str) -> list[int]:
+        """The role's prompt in its style (chat template or plain text), cached per (role, observation)."""
         key = (role.name, observation)
         ids = self._prompt_cache.get(key)
         if ids is None:
-            ids = chat_prompt_ids(self.engine.tokenizer, role.messages(observation))
+            ids = role.prompt_ids(self.engine.tokenizer, observation)
             if len(self._prompt_cache) < 100_000:
                 self._prompt_cache[key] = ids
         return ids
@@ -111,8 +112,3 @@ class Agent:
     async def act(self, player: int, observation: str, legal, state=None) -> Turn:
         return await self.policy.act(self.role, player, observation, legal, state)
 
-
-def chat_prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
-    """Token ids of a chat prompt ending in the assistant header."""
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
-    return list(ids)

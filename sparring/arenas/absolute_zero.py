@@ -42,6 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from sparring.agents.answer_formats import THINK_CLOSE, extract_answer
+from sparring.agents.prompting import chat_opens_reasoning, resolve_style
 from sparring.agents.roles import Role
 from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
 from sparring.arenas.base import Arena, ArenaContext, register_arena
@@ -62,29 +64,69 @@ def _learnability_bin(x: float) -> str:
 
 @dataclass(frozen=True)
 class AZRole(Role):
-    """A role whose parse accepts a well-formed answer for its task and part (returns the text)."""
+    """A role whose parse accepts a well-formed answer for its task and part (returns the text).
+
+    `answer_tag` (AZR's format): the structured answer is read only from inside the final
+    <answer></answer> after the reasoning (a solver may answer bare there); otherwise it is read
+    from the whole completion outside <think> blocks. A prompt that ends in <think> (AZR's plain
+    prompt) makes everything before the first </think> reasoning, in both formats."""
 
     task: str = "deduction"
     part: str = "proposer"
+    answer_tag: bool = False
+
+    def answer_body(self, text: str) -> str | None:
+        """The part of a completion the task's parsers read; None when there is none (unfinished
+        reasoning, or no <answer> span under answer_tag)."""
+        if self.answer_tag:
+            return extract_answer("answer_tag", text, self.starts_in_reasoning)
+        if self.starts_in_reasoning:
+            _, closed, text = text.partition(THINK_CLOSE)
+            return text if closed else None
+        return text
+
+    def solver_answer(self, text: str) -> str | None:
+        body = self.answer_body(text)
+        return None if body is None else prompts.parse_solver_answer(self.task, body, bare=self.answer_tag)
+
+    def proposal(self, text: str, program: str | None, max_inputs: int) -> tasks.Proposal | None:
+        body = self.answer_body(text)
+        return None if body is None else tasks.parse_proposal(self.task, body, program, max_inputs)
 
     def parse(self, text: str, legal: list[str] | None) -> str | None:
+        body = self.answer_body(text)
+        if body is None:
+            return None
         if self.part == "solver":
-            ok = prompts.parse_solver_answer(self.task, text) is not None
+            ok = prompts.parse_solver_answer(self.task, body, bare=self.answer_tag) is not None
         elif self.task == "induction":
-            ok = prompts.parse_inputs_proposal(text) is not None
+            ok = prompts.parse_inputs_proposal(body) is not None
         else:
-            ok = prompts.parse_triplet_proposal(text) is not None
+            ok = prompts.parse_triplet_proposal(body) is not None
         return text if ok else None
 
+    def format_answer(self, answer: str) -> str:
+        """A well-formed answer written as this role's completion (the warm start's targets)."""
+        if self.answer_tag:
+            answer = f"<answer>\n{answer}\n</answer>"
+        return f"\n{THINK_CLOSE}\n\n{answer}" if self.starts_in_reasoning else answer
 
-def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams) -> dict[tuple[str, str], AZRole]:
-    """The six roles (task, part) -> AZRole; temperature and top_p are the run's (MC rollouts too)."""
+
+def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams, tokenizer=None) -> dict[tuple[str, str], AZRole]:
+    """The six roles (task, part) -> AZRole; temperature and top_p are the run's (MC rollouts too);
+    the prompt style (`prompt.style`) is resolved against `tokenizer`."""
+    p = cfg.prompt
+    style = resolve_style(p.style, tokenizer)
+    tagged = p.answer_format == "answer_tag"
+    user = p.user or ("{observation}\n\n" + prompts.ANSWER_TAG_INSTRUCTION if tagged else "{observation}")
+    opens = style == "chat" and chat_opens_reasoning(tokenizer)
     out = {}
     for task in cfg.task_types:
         for part in PARTS:
             cap = cfg.proposer_max_new_tokens if part == "proposer" else cfg.solver_max_new_tokens
-            out[(task, part)] = AZRole(f"{task}/{part}", system_prompt=prompts.SYSTEM_PROMPT,
-                                       user_template="{observation}", task=task, part=part,
+            out[(task, part)] = AZRole(f"{task}/{part}", system_prompt=p.system or None, user_template=user,
+                                       task=task, part=part, answer_tag=tagged, prompt_style=style,
+                                       text_template=p.text, chat_opens_reasoning=opens,
                                        sampling=SamplingParams(cap, sampling.temperature, sampling.top_p))
     return out
 
@@ -126,12 +168,12 @@ class AbsoluteZeroArena(Arena):
     config_model = AbsoluteZeroArenaConfig
 
     def __init__(self, cfg: AbsoluteZeroArenaConfig, policy, executor, sampling: SamplingParams = SamplingParams(),
-                 export_path: str | Path | None = None, sandbox=None) -> None:
+                 export_path: str | Path | None = None, sandbox=None, tokenizer=None) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.policy = policy
         self.executor = executor
-        self.roles = make_roles(cfg, sampling)
+        self.roles = make_roles(cfg, sampling, tokenizer)
         self.penalties = rewards.Penalties.scheme(cfg.reward.scheme)
         self.buffers = Buffers(cfg.buffer.cap, cfg.buffer.recency)
         self.export_path = Path(export_path) if export_path else None
@@ -149,13 +191,13 @@ class AbsoluteZeroArena(Arena):
         export = None
         if ctx.run_dir is not None and cfg.export_buffers:
             export = Path(ctx.run_dir) / "absolute_zero" / cfg.name / "buffers.jsonl"
-        return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox)
+        return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox, tokenizer=ctx.tokenizer)
 
     @classmethod
     def warm_start_rows(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
                         count: int) -> list[dict]:
         """Format-only rows for the six roles (see `format_examples`)."""
-        return format_examples(cfg, count, ctx.seed, ctx.sampling)
+        return format_examples(cfg, count, ctx.seed, ctx.sampling, ctx.tokenizer)
 
     # ----- the step ----------------------------------------------------------------------------
     async def play_step(self, step: int, seeds: Sequence[int]) -> list[Episode]:
@@ -206,7 +248,7 @@ class AbsoluteZeroArena(Arena):
         if turn.invalid:
             p.outcome = "truncated" if turn.truncated else "bad_format"
             return
-        p.proposal = tasks.parse_proposal(p.task, turn.text, p.program, self.cfg.induction_inputs)
+        p.proposal = self.roles[(p.task, "proposer")].proposal(turn.text, p.program, self.cfg.induction_inputs)
         if p.proposal is None:  # the role's parse and this one agree; kept as a guard
             p.outcome = "bad_format"
             return
@@ -243,7 +285,7 @@ class AbsoluteZeroArena(Arena):
         """Parse and score every solver answer; returns the number of sandbox runs."""
         for s, turn in zip(solves, turns):
             s.turn = turn
-            s.answer = None if turn.invalid else prompts.parse_solver_answer(s.task.task, turn.text)
+            s.answer = None if turn.invalid else self.roles[(s.task.task, "solver")].solver_answer(turn.text)
             s.calls = tasks.answer_calls(s.task, s.answer) if s.answer is not None else []
         items = [c for s in solves for c in s.calls]
         results: list[CallResult] = await self.executor.run_many(items) if items else []
@@ -375,14 +417,14 @@ def validation_config(cfg: AbsoluteZeroArenaConfig) -> ValidationConfig:
 
 
 def format_examples(cfg: AbsoluteZeroArenaConfig, count: int, seed: int,
-                    sampling: SamplingParams = SamplingParams()) -> list[dict]:
+                    sampling: SamplingParams = SamplingParams(), tokenizer=None) -> list[dict]:
     """`count` prompt/completion rows for the SFT warm start, spread over the six roles.
 
     Format only: targets are simple seed-style programs (tasks.FORMAT_EXAMPLES) written in the
     exact answer format, with the same prompts the arena builds; they teach no reasoning.
     """
     rng = random.Random(seed * 7919 + 5)
-    roles = make_roles(cfg, sampling)
+    roles = make_roles(cfg, sampling, tokenizer)
     keys = list(roles)
     rows = []
     for i in range(count):
@@ -400,5 +442,6 @@ def format_examples(cfg: AbsoluteZeroArenaConfig, count: int, seed: int,
             refs = rng.sample(others, min(cfg.references, len(others)))
             obs = prompts.propose_triplet_prompt(task, [(e.program, e.input, e.output) for e in refs])
             answer = tasks.proposal_text(target)
-        rows.append({"prompt": roles[(task, part)].messages(obs), "completion": [{"role": "assistant", "content": answer}]})
+        role = roles[(task, part)]
+        rows.append(role.sft_row(obs, role.format_answer(answer)))
     return rows

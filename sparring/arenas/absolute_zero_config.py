@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sparring.config import ArenaConfig, _Strict
+from sparring.environments.absolute_zero.prompts import AZR_TEXT, SYSTEM_PROMPT
 
 
 class AZRewardConfig(_Strict):
@@ -44,6 +45,35 @@ class AZSandboxConfig(_Strict):
     """Address-space limit of a program's process."""
 
 
+class AZPromptConfig(_Strict):
+    """How the six roles are prompted and where their answers are read."""
+
+    style: Literal["auto", "chat", "plain"] = "auto"
+    """chat: the tokenizer's chat template (instruct models); plain: the text prompt `text`, for a
+    base model as in AZR; auto: chat when the tokenizer has a chat template, else plain."""
+    answer_format: Literal["tags", "answer_tag"] = "tags"
+    """tags: the code block and <input>/<output>/<message> tags anywhere outside <think> blocks
+    (the original format); answer_tag: AZR's format, every role's answer (those blocks and tags,
+    or for a solver the bare answer) read only from inside the final <answer></answer> after the
+    reasoning. Use answer_tag with the AZR plain prompt or any reasoning model."""
+    system: str | None = SYSTEM_PROMPT
+    """System prompt of every role (chat; plain only where `text` has {system}); null: none."""
+    user: str | None = None
+    """User message template with {observation} (the task); null: "{observation}" for tags, and
+    for answer_tag the observation and a line asking for the answer inside <answer></answer>."""
+    text: str = AZR_TEXT
+    """The whole prompt of the plain style, with {user} (and optionally {system}); the default is
+    AZR's base-model prompt, which ends in <think> so the model starts reasoning."""
+
+    @model_validator(mode="after")
+    def _templates_have_their_slots(self):
+        if self.user is not None and "{observation}" not in self.user:
+            raise ValueError(f"user must contain {{observation}} (where the task goes), got {self.user!r}")
+        if "{user}" not in self.text:
+            raise ValueError(f"text must contain {{user}} (where the user message goes), got {self.text!r}")
+        return self
+
+
 class AbsoluteZeroArenaConfig(ArenaConfig):
     kind: str = "absolute_zero"
     """Arena kind: Absolute Zero self-play (propose -> validate -> solve over code tasks)."""
@@ -72,6 +102,9 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
     """Where proposals are validated and answers checked."""
     export_buffers: bool = True
     """Write the buffers as JSONL to <run dir>/absolute_zero/<name>/buffers.jsonl after every step."""
+    prompt: AZPromptConfig = AZPromptConfig()
+    """Prompt style (chat template or AZR's plain base-model prompt), system prompt and answer
+    format (tags, or answer_tag: the final <answer> span) of the six roles."""
 
     @model_validator(mode="after")
     def _distinct_task_types(self):

@@ -25,7 +25,8 @@ from typing import Any, Callable
 from pydantic import Field, model_validator
 
 from sparring.agents.policies import Agent, EnginePolicy, Policy, RandomPolicy
-from sparring.agents.roles import Role, seat_roles
+from sparring.agents.prompting import PromptConfig, seat_roles_for
+from sparring.agents.roles import Role, seat_role_names
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.config import ArenaConfig, EvalConfig, InvalidActionConfig, OpponentConfig, WarmStartConfig
 from sparring.environments import IllegalAction, make
@@ -48,6 +49,10 @@ class GameArenaConfig(ArenaConfig):
     """One role for all seats instead of one role per seat."""
     invalid_action: InvalidActionConfig = InvalidActionConfig()
     """The explicit rule for invalid answers."""
+    prompt: PromptConfig = PromptConfig()
+    """How the seats are prompted and their answers read: prompt style (chat template or plain
+    text), answer format (bracket, think, boxed, answer_tag), system prompt, user template and
+    per-role overrides (docs/prompts.md)."""
 
     @model_validator(mode="after")
     def _opponent_settings(self):
@@ -56,6 +61,20 @@ class GameArenaConfig(ArenaConfig):
         if self.opponent.kind == "openai" and self.opponent.endpoint is None:
             raise ValueError("opponent.endpoint is required when opponent.kind is 'openai'")
         return self
+
+    @model_validator(mode="after")
+    def _prompt_overrides_name_roles(self):
+        try:
+            players = make(self.game, **self.game_options).num_players
+        except Exception:  # noqa: BLE001 - an unknown game or bad options fail where the arena is built
+            return self
+        self.prompt.check_roles(seat_role_names(self.game, players, self.shared_role))
+        return self
+
+    def roles(self, sampling, tokenizer=None) -> list[Role]:
+        """The seats' roles as `prompt` configures them (style resolved against `tokenizer`)."""
+        players = make(self.game, **self.game_options).num_players
+        return seat_roles_for(self.prompt, self.game, players, sampling, self.shared_role, tokenizer)
 
 
 @dataclass(frozen=True)
@@ -74,7 +93,7 @@ class InvalidActionRule:
 
     @classmethod
     def from_config(cls, cfg: InvalidActionConfig) -> InvalidActionRule:
-        return cls(**cfg.model_dump())
+        return cls(**cfg.model_dump(exclude={"preset"}))
 
 
 @register_arena("game")
@@ -127,10 +146,11 @@ class GameArena(Arena):
     def from_config(cls, cfg: GameArenaConfig, ctx: ArenaContext) -> GameArena:
         from sparring.agents.opponents import build_opponent
 
-        roles = seat_roles(cfg.game, make(cfg.game, **cfg.game_options).num_players, ctx.sampling, cfg.shared_role)
+        roles = cfg.roles(ctx.sampling, ctx.tokenizer)
         run_dir = ctx.run_dir / "opponents" / cfg.name if ctx.run_dir is not None else None
         opponent = build_opponent(cfg.opponent, game=cfg.game, game_options=cfg.game_options, seed=ctx.seed * 31 + ctx.index,
                                   dtype=ctx.model_config.dtype if ctx.model_config else "float32",
+                                  device=ctx.model_config.device if ctx.model_config else "cpu",
                                   engine=ctx.engine_config, run_dir=run_dir, initial_model=ctx.model,
                                   tokenizer=ctx.tokenizer)
         return cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
@@ -253,7 +273,7 @@ class GameArena(Arena):
         """Turns of random legal play (or search-labelled positions) in the arena's own prompts."""
         from sparring.training.warm_start import transcripts
 
-        roles = seat_roles(cfg.game, make(cfg.game, **cfg.game_options).num_players, ctx.sampling, cfg.shared_role)
+        roles = cfg.roles(ctx.sampling, ctx.tokenizer)
         return transcripts([(cfg.game, cfg.game_options, roles)], count, ctx.seed, warm_start.keep, warm_start.search,
                            first_index=ctx.index)
 

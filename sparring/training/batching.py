@@ -16,7 +16,7 @@ entropy terms). The loss, and so the update, is that of the full batch, with few
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -35,6 +35,11 @@ class MicroBatch:
     minibatch: int = 0  # optimizer step this micro-batch belongs to (within one epoch)
     negative_advantages: torch.Tensor | None = None  # (B,): the part of that sum from negative ones
     counts: torch.Tensor | None = None  # (B,): samples merged into each row
+
+    def to(self, device) -> MicroBatch:
+        """This micro-batch with every tensor on `device` (the learner's)."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
+                                if isinstance(getattr(self, f.name), torch.Tensor)})
 
 
 def build(samples: list[Sample], micro_batch_size: int, pad_id: int, minibatches: int = 1,

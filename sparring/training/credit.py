@@ -7,12 +7,16 @@ A failed attempt that was retried (`Turn.retried`) is its own one-turn trajector
 the turn's own (the arena's retry penalty). Each role's trajectories go to the estimator chosen
 for that role (`advantages.estimator` / `per_role`, from the estimator registry); turn-level
 credit (`turn_credit.TurnCredit`) then gives every turn its advantage.
+
+Over-long completions (`sampling.overlong`): under "invalid" a turn cut off at max_new_tokens
+is trained like any invalid answer; under "mask" (DAPO's overlong filtering) it is estimated like
+every other turn but yields no sample, so it stays out of the loss (`masked_overlong`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Literal
 
 import torch
 
@@ -61,7 +65,11 @@ def trajectories(episodes: list[Episode]) -> list[Trajectory]:
 class AdvantageAssigner:
     """Holds the estimators (stateful ones keep state, e.g. RAE baselines) and turn credit."""
 
-    def __init__(self, advantages: AdvantageConfig | None = None, credit: CreditConfig | None = None) -> None:
+    def __init__(self, advantages: AdvantageConfig | None = None, credit: CreditConfig | None = None,
+                 overlong: Literal["invalid", "mask"] = "invalid") -> None:
+        if overlong not in ("invalid", "mask"):
+            raise ValueError(f"sampling.overlong must be 'invalid' or 'mask', got {overlong!r}")
+        self.overlong = overlong
         self.cfg = advantages or AdvantageConfig()
         names = dict.fromkeys([self.cfg.estimator, *self.cfg.per_role.values()])
         self.estimators = {n: Estimator(n, {"alpha": self.cfg.rae_alpha} if n == "rae" else self.cfg.options.get(n))
@@ -87,13 +95,17 @@ class AdvantageAssigner:
             values[idx] = self.estimators[name](rewards, [trajs[i].group for i in idx], [trajs[i].key for i in idx])
         return values
 
+    def masked_overlong(self, turn: Turn) -> bool:
+        """Whether `turn` stays out of the loss: it was cut off and the rule is "mask"."""
+        return self.overlong == "mask" and turn.truncated
+
     def assign(self, episodes: list[Episode]) -> list[Sample]:
         trajs = trajectories(episodes)
         per_turn = self.turn_credit(trajs, self.advantages(trajs))
         return [
             Sample(prompt_ids=turn.prompt_ids, completion_ids=turn.completion_ids, old_logprobs=turn.logprobs,
                    advantage=a, reward=t.reward, role=t.role, key=t.key)
-            for t, advs in zip(trajs, per_turn) for turn, a in zip(t.turns, advs)
+            for t, advs in zip(trajs, per_turn) for turn, a in zip(t.turns, advs) if not self.masked_overlong(turn)
         ]
 
     def state_dict(self) -> dict:

@@ -3,10 +3,18 @@
 `update(batches)` runs `epochs` passes; each pass accumulates gradients over all micro-batches
 (the loss already divides by whole-batch totals) and takes one AdamW step after grad-norm
 clipping. It knows nothing of games or roles: it sees tensors and advantages only.
+
+Precision: weights stored in bfloat16 (the engine generates from these very tensors) are trained
+through float32 master copies that the optimizer owns (`MasterWeights`): AdamW steps the masters,
+and the bf16 weights are re-rounded from them. Stepping bf16 weights directly would round away
+any step below |w| * 2**-8 (at lr 1e-6, nearly every weight), and the run would log losses while
+learning nothing. The KL reference exists only when `kl_coef > 0`; with LoRA it is the same model
+with its adapters switched off, not a second copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -16,7 +24,8 @@ import torch
 
 from sparring.config import LossConfig, OptimConfig
 from sparring.training.batching import MicroBatch
-from sparring.training.loss import policy_loss, token_logprobs
+from sparring.training.logprobs import token_logprobs
+from sparring.training.loss import policy_loss
 
 
 def lr_factor(update: int, *, warmup_steps: int = 0, decay: str = "constant", decay_steps: int = 0,
@@ -32,6 +41,48 @@ def lr_factor(update: int, *, warmup_steps: int = 0, decay: str = "constant", de
     return min_ratio + (1.0 - min_ratio) * shape
 
 
+class MasterWeights:
+    """float32 masters of the trainable parameters that are stored in a lower precision.
+
+    `to_masters()` moves each low-precision gradient onto its master (float32 parameters are their
+    own masters); the optimizer steps `params`; `from_masters()` rounds the result back into the
+    model's weights. State (the masters) is saved with the optimizer, so a resume continues from
+    the exact float32 values rather than from the rounded weights in the checkpoint.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+        for p in params:
+            if p.dtype == torch.float16:
+                raise ValueError("trainable float16 weights need loss scaling, which sparring does not do; "
+                                 "load the model in bfloat16 or float32")
+        self.model_params = params
+        self.params = [p if p.dtype == torch.float32 else torch.nn.Parameter(p.detach().float().clone())
+                       for p in params]
+        self.pairs = [(p, m) for p, m in zip(params, self.params) if m is not p]
+
+    def to_masters(self) -> None:
+        for p, m in self.pairs:
+            m.grad = None if p.grad is None else p.grad.float()
+            p.grad = None
+
+    @torch.no_grad()
+    def from_masters(self) -> None:
+        for p, m in self.pairs:
+            p.copy_(m)
+
+    def state_dict(self) -> list[torch.Tensor]:
+        return [m.detach().clone() for _, m in self.pairs]
+
+    @torch.no_grad()
+    def load_state_dict(self, masters: list[torch.Tensor]) -> None:
+        if len(masters) != len(self.pairs):
+            raise ValueError(f"checkpoint holds {len(masters)} master tensors, the model has {len(self.pairs)} "
+                             "low-precision trainable tensors (was model.dtype or lora changed?)")
+        for (_, m), saved in zip(self.pairs, masters):
+            m.copy_(saved)
+        self.from_masters()
+
+
 class Learner:
     """`optim` and `loss` are the run's validated config sections; `temperature` is the rollout
     sampling temperature (log-probs are computed under it); `total_steps` is where an lr decay ends."""
@@ -45,21 +96,34 @@ class Learner:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(params, lr=optim.learning_rate, weight_decay=optim.weight_decay,
-                                           betas=tuple(optim.betas))
+        self.masters = MasterWeights(params)
+        self.optimizer = torch.optim.AdamW(self.masters.params, lr=optim.learning_rate,
+                                           weight_decay=optim.weight_decay, betas=tuple(optim.betas))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, functools.partial(lr_factor, warmup_steps=optim.warmup_steps, decay=optim.decay,
                                               decay_steps=total_steps, min_ratio=optim.min_lr_ratio))
         self.grad_clip = optim.grad_clip
+        self.chunk_tokens = optim.logprob_chunk_tokens
         self.epochs = optim.epochs
         self.temperature = temperature if temperature > 0 else 1.0
         self.loss_args = dict(clip_low=loss.clip_low, clip_high=loss.clip_high, aggregation=loss.aggregation,
                               kl_coef=loss.kl_coef, entropy_coef=loss.entropy_coef)
         self.ref_model = None
-        if loss.kl_coef > 0:
+        if loss.kl_coef > 0 and not hasattr(model, "disable_adapter"):  # LoRA: the adapters switched off
             self.ref_model = copy.deepcopy(model).eval()
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)
+        self.kl = loss.kl_coef > 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _reference(self):
+        """(model, context) that give the frozen reference's log-probs."""
+        if self.ref_model is not None:
+            return self.ref_model, contextlib.nullcontext()
+        return self.model, self.model.disable_adapter()
 
     def update(self, batches: list[MicroBatch]) -> dict[str, float]:
         if not batches:
@@ -76,10 +140,11 @@ class Learner:
             for group in groups.values():  # one optimizer step per minibatch
                 self.optimizer.zero_grad(set_to_none=True)
                 for mb in group:
-                    tokens += self._accumulate(mb, steps, totals)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                    [p for p in self.model.parameters() if p.requires_grad], self.grad_clip))
+                    tokens += self._accumulate(mb.to(self.device), steps, totals)
+                self.masters.to_masters()
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.masters.params, self.grad_clip))
                 self.optimizer.step()
+                self.masters.from_masters()
         self.scheduler.step()
         dt = time.perf_counter() - t0
         totals.update({"loss/grad_norm": grad_norm, "loss/lr": self.scheduler.get_last_lr()[0],
@@ -90,12 +155,14 @@ class Learner:
         """Backward one micro-batch's share of its minibatch loss; add its terms to `totals`
         (averaged over the `steps` optimizer steps of this update); return its trained tokens."""
         logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
-                                       with_entropy=True, loss_mask=mb.loss_mask)  # entropy is logged
+                                       with_entropy=True, loss_mask=mb.loss_mask,
+                                       chunk_tokens=self.chunk_tokens)  # entropy is logged
         ref_logp = None
-        if self.ref_model is not None:
-            with torch.no_grad():
-                ref_logp, _ = token_logprobs(self.ref_model, mb.input_ids, mb.attention_mask, self.temperature,
-                                             loss_mask=mb.loss_mask)
+        if self.kl:
+            ref_model, context = self._reference()
+            with torch.no_grad(), context:
+                ref_logp, _ = token_logprobs(ref_model, mb.input_ids, mb.attention_mask, self.temperature,
+                                             loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
         terms = policy_loss(
             logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
             total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
@@ -114,8 +181,11 @@ class Learner:
         return int(tokens)
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "masters": self.masters.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
         self.optimizer.load_state_dict(d["optimizer"])
         self.scheduler.load_state_dict(d["scheduler"])
+        if d.get("masters"):  # absent in float32 runs and in checkpoints from before master weights
+            self.masters.load_state_dict(d["masters"])

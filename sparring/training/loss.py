@@ -23,31 +23,6 @@ class LossTerms:
     ratio_mean: float
 
 
-def token_logprobs(model, input_ids, attention_mask, temperature: float, with_entropy: bool = False, loss_mask=None):
-    """Log-probs of each next token (B, L-1) and, optionally, the entropy at each position.
-
-    With `loss_mask` (B, L-1), the vocabulary projection and softmax run only from the first
-    masked position on (HF's `logits_to_keep`): prompts are most of each sequence and need no
-    logits, which saves a large share of the update for short completions. Positions outside
-    that window are 0 in the result (they are masked out of every loss term anyway).
-    """
-    width = input_ids.shape[1] - 1
-    start = 0
-    if loss_mask is not None and bool(loss_mask.any()):
-        start = int(loss_mask.any(0).nonzero()[0])
-    keep = width - start + 1  # hidden positions start..L-1 (the last one is dropped below)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits[:, :-1].float()
-    if temperature > 0:
-        logits = logits / temperature
-    logp_all = torch.log_softmax(logits, dim=-1)
-    logp = logp_all.gather(-1, input_ids[:, start + 1 :].unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
-    if start:
-        logp = torch.nn.functional.pad(logp, (start, 0))
-        entropy = torch.nn.functional.pad(entropy, (start, 0)) if entropy is not None else None
-    return logp, entropy
-
-
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, total_tokens: int, total_sequences: int,
               counts: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over the batch's tokens or sequences; a row standing for `counts` samples counts so often."""

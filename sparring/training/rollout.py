@@ -28,17 +28,21 @@ async def collect_async(arenas: list[tuple[Arena, int]], step: int, run_seed: in
     return [e for episodes in await asyncio.gather(*jobs) for e in episodes]
 
 
-def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asyncio.AbstractEventLoop) -> tuple[list[Episode], dict[str, float]]:
-    """Play `count` episodes of every (arena, count); returns episodes and rollout metrics."""
+def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asyncio.AbstractEventLoop,
+            overlong: str = "invalid") -> tuple[list[Episode], dict[str, float]]:
+    """Play `count` episodes of every (arena, count); returns episodes and rollout metrics
+    (`overlong`: the run's sampling.overlong rule, for rollout/overlong_masked_rate)."""
     t0 = time.perf_counter()
     episodes = loop.run_until_complete(collect_async(arenas, step, run_seed))
-    stats = summarize(episodes, time.perf_counter() - t0)
+    stats = summarize(episodes, time.perf_counter() - t0, overlong)
     for arena, _ in arenas:
         stats.update(arena.metrics([e for e in episodes if e.arena == arena.name]))
     return episodes, stats
 
 
-def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
+def summarize(episodes: list[Episode], seconds: float, overlong: str = "invalid") -> dict[str, float]:
+    """Rollout metrics of a step; under overlong "mask" the trainable turns cut off at the token
+    cap are kept out of the loss, and rollout/overlong_masked_rate is their share."""
     attempts = [t for e in episodes for t in e.turns if t.trainable]
     gen_tokens = sum(len(t.completion_ids) for t in attempts)
     rewards: dict[str, list[float]] = defaultdict(list)
@@ -56,6 +60,8 @@ def summarize(episodes: list[Episode], seconds: float) -> dict[str, float]:
         "perf/rollout_s": seconds,
         "perf/rollout_tokens_per_s": gen_tokens / seconds if seconds > 0 else 0.0,
     }
+    if overlong == "mask":  # the same turns credit.AdvantageAssigner leaves out of the loss
+        stats["rollout/overlong_masked_rate"] = stats["rollout/truncated_rate"]
     stats.update({k: sum(v) / len(v) for k, v in rewards.items()})
     by_arena: dict[str, list[Episode]] = defaultdict(list)
     for e in episodes:

@@ -73,7 +73,7 @@ class Trainer:
         self.policy = EnginePolicy(self.engine)
         self.arenas = [build_arena(a, self._context(i)) for i, a in enumerate(cfg.arenas)]
         self.counts = [a.episodes_per_step for a in cfg.arenas]
-        self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit)
+        self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit, cfg.sampling.overlong)
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -91,7 +91,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 for arena in self.arenas:
                     arena.before_step(step)
-                episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop)
+                episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop,
+                                                  cfg.sampling.overlong)
                 samples = self.assigner.assign(episodes)
                 write_samples(self.run_dir / "samples.jsonl", step + 1, episodes, samples, self.tokenizer,
                               cfg.metrics.samples_per_step)
@@ -133,12 +134,16 @@ class Trainer:
         if cfg.warm_start.enabled:
             start = str(self._warm_start())
         if cfg.model.lora is None:
-            return load_model(str(resume) if resume else start, cfg.model.dtype)
-        model = load_model(start, cfg.model.dtype, lora=None if resume else cfg.model.lora.model_dump())
-        if resume:
-            from peft import PeftModel
+            model = load_model(str(resume) if resume else start, cfg.model.dtype, device=cfg.model.device)
+        else:
+            model = load_model(start, cfg.model.dtype, lora=None if resume else cfg.model.lora.model_dump(),
+                               device=cfg.model.device)
+            if resume:
+                from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
+                model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
 
     def _warm_start(self) -> Path:
@@ -147,11 +152,12 @@ class Trainer:
         if (out / "config.json").exists():
             return out
         ws = self.cfg.warm_start
-        model = load_model(self.base_path, self.cfg.model.dtype)
+        model = load_model(self.base_path, "float32", device=self.cfg.model.device)  # SFT steps float32 weights
         rows = self._warm_start_rows()
         t0 = time.perf_counter()
         self.warm_stats = run_sft(model, self.tokenizer, rows, epochs=ws.epochs, learning_rate=ws.learning_rate,
-                                  batch_size=ws.batch_size, seed=self.cfg.run.seed)
+                                  batch_size=ws.batch_size, seed=self.cfg.run.seed,
+                                  bf16=self.cfg.model.dtype == "bfloat16")
         self.warm_stats["perf/warm_start_s"] = time.perf_counter() - t0
         tmp = self.run_dir / ".warm_start_tmp"
         shutil.rmtree(tmp, ignore_errors=True)

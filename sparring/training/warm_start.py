@@ -173,9 +173,9 @@ def _simulate(game, scored: dict[str, list[float]], rollouts: int, rng: random.R
 
 
 def _row(role: Role, observation: str, action: str) -> dict:
-    """One SFT example: the arena's prompt for this observation, the action as a model answer."""
-    return {"prompt": role.messages(observation),
-            "completion": [{"role": "assistant", "content": role.format_action(action)}]}
+    """One SFT example: the arena's prompt for this observation (chat messages, or plain text for
+    a plain-style role), the action written in the role's answer format."""
+    return role.sft_row(observation, role.format_action(action))
 
 
 def _winners(game) -> set[int]:
@@ -186,8 +186,11 @@ def _winners(game) -> set[int]:
     return set(top) if len(top) == 1 and game.done else set()
 
 
-def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate: float, batch_size: int, seed: int) -> dict:
-    """Fine-tune `model` in place on prompt/completion rows (loss on the completion only)."""
+def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate: float, batch_size: int, seed: int,
+            bf16: bool = False) -> dict:
+    """Fine-tune `model` in place on prompt/completion rows (loss on the completion only), on the
+    model's device; `model` should hold float32 weights (the Trainer steps them directly), `bf16`
+    adds bf16 autocast on a GPU."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
@@ -203,13 +206,13 @@ def run_sft(model, tokenizer, rows: list[dict], *, epochs: float, learning_rate:
             logging_strategy="no",  # the result carries the loss; no per-step prints
             save_strategy="no",
             report_to=[],
-            use_cpu=True,
+            use_cpu=model.device.type == "cpu",
             seed=seed,
             completion_only_loss=True,
             disable_tqdm=True,
             dataloader_num_workers=0,
             gradient_checkpointing=False,
-            bf16=False,  # CPU autocast to bf16 is ~10x slower here than float32
+            bf16=bf16 and model.device.type == "cuda",  # CPU autocast to bf16 is ~10x slower than float32
             fp16=False,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sparring.agents.hf_engine import HFEngine
-from sparring.training.loss import token_logprobs
+from sparring.training.logprobs import token_logprobs
 from sparring.types import Generation, SamplingParams
 
 SHORT = SamplingParams(max_new_tokens=4, temperature=1.0)
@@ -102,13 +102,18 @@ def test_sampling_is_seeded(engine, kuhn_prompts):
     assert len({tuple(x) for x in a}) > 1  # an untrained model at T=1 samples varied text
 
 
-def test_engine_copies_the_model(tiny_model, tokenizer):
+def test_engine_shares_the_learners_weights(tiny_model, tokenizer, kuhn_prompts):
+    """One copy of the weights: the engine serves the learner's own tensors (same data pointers),
+    and leaves the model as it found it (train mode, gradients, generation config)."""
+    tiny_model.train()
+    config = tiny_model.generation_config
     engine = HFEngine(tiny_model, tokenizer)
     p_engine = dict(engine.model.named_parameters())
     for name, p in tiny_model.named_parameters():
-        assert p_engine[name].data_ptr() != p.data_ptr()
-        assert not p_engine[name].requires_grad
-    assert p.requires_grad  # the learner's model keeps its gradients
+        assert p_engine[name].data_ptr() == p.data_ptr()
+    engine.generate_batch(kuhn_prompts[:2], SHORT)
+    assert tiny_model.training and tiny_model.generation_config is config
+    assert all(p.requires_grad for p in tiny_model.parameters())
 
 
 def _sequence_logprobs(model, gen: Generation, temperature: float) -> torch.Tensor:
@@ -120,7 +125,12 @@ def _sequence_logprobs(model, gen: Generation, temperature: float) -> torch.Tens
 
 
 def test_load_weights_takes_the_learners_weights(tiny_model, tokenizer, kuhn_prompts):
-    engine = HFEngine(tiny_model, tokenizer)
+    """An engine over its own copy (a frozen opponent's) sees the learner only on load_weights;
+    the shared engine sees every update at once."""
+    import copy
+
+    shared = HFEngine(tiny_model, tokenizer)
+    engine = HFEngine(copy.deepcopy(tiny_model), tokenizer)
     s = SamplingParams(max_new_tokens=5, temperature=1.0)
     torch.manual_seed(0)
     before = engine.generate_batch(kuhn_prompts[:3], s)
@@ -134,6 +144,11 @@ def test_load_weights_takes_the_learners_weights(tiny_model, tokenizer, kuhn_pro
     stale = engine.generate_batch(kuhn_prompts[:3], s)
     assert [x.completion_ids for x in stale] == [x.completion_ids for x in before]
     assert sum((x.logprobs for x in stale), []) == pytest.approx(sum((x.logprobs for x in before), []), abs=1e-6)
+
+    torch.manual_seed(0)
+    live = shared.generate_batch(kuhn_prompts[:3], s)
+    for gen in live:
+        torch.testing.assert_close(torch.tensor(gen.logprobs), _sequence_logprobs(tiny_model, gen, 1.0), atol=1e-4, rtol=0)
 
     engine.load_weights(tiny_model)
     for name, p in engine.model.state_dict().items():
@@ -201,23 +216,23 @@ def test_sampling_draws_from_the_whole_vocabulary_not_a_top_k(tiny_path, tokeniz
     assert len({g.completion_ids[0] for g in gens}) > 200
 
 
-def test_load_weights_from_a_lora_learner(tiny_path, tokenizer, kuhn_prompts):
-    """A PEFT learner's adapters are merged into the engine's plain model on load_weights."""
+def test_a_lora_learner_is_served_unmerged(tiny_path, tokenizer, kuhn_prompts):
+    """A PEFT learner is served as it is: adapters active, nothing merged or copied, so every
+    adapter update reaches generation at once."""
     from sparring.agents.models import load_model
 
     peft_model = load_model(tiny_path, lora={"r": 4, "lora_alpha": 8, "target_modules": "all-linear"})
     engine = HFEngine(peft_model, tokenizer)
-    assert not hasattr(engine.model, "peft_config")  # the engine serves a plain transformers model
+    assert engine.model is peft_model
+    s = SamplingParams(max_new_tokens=4, temperature=1.0)
+    torch.manual_seed(0)
+    plain = engine.generate_batch(kuhn_prompts[:1], s)[0]
     with torch.no_grad():  # lora_B starts at 0: make the adapters do something
         g = torch.Generator().manual_seed(0)
         for n, p in peft_model.named_parameters():
             if "lora_B" in n:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    s = SamplingParams(max_new_tokens=4, temperature=1.0)
-    torch.manual_seed(0)
-    gen = engine.generate_batch(kuhn_prompts[:1], s)[0]
-    assert (torch.tensor(gen.logprobs) - _sequence_logprobs(peft_model, gen, 1.0)).abs().max() > 1e-3
-    engine.load_weights(peft_model)
+    assert (torch.tensor(plain.logprobs) - _sequence_logprobs(peft_model, plain, 1.0)).abs().max() > 1e-3
     torch.manual_seed(0)
     gen = engine.generate_batch(kuhn_prompts[:1], s)[0]
     torch.testing.assert_close(torch.tensor(gen.logprobs), _sequence_logprobs(peft_model, gen, 1.0), atol=1e-4, rtol=0)

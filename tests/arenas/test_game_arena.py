@@ -65,7 +65,7 @@ def test_role_parse_free_text():
 
 def test_role_format_round_trip():
     for action in LEGAL + ["fold", "call"]:
-        assert ROLE.parse(Role.format_action(action), LEGAL + ["fold", "call"]) == action
+        assert ROLE.parse(ROLE.format_action(action), LEGAL + ["fold", "call"]) == action
 
 
 def test_role_messages():
@@ -277,3 +277,39 @@ def test_random_opening_that_ends_the_game_yields_an_episode_without_turns():
     assert all(sum(e.rewards) == 0.0 for e in episodes)
     with pytest.raises(ValueError, match="random_opening"):
         GameArena("k", "kuhn_poker", ROLES, RandomPolicy(), random_opening=-1)
+
+
+# ----- the SPIRAL preset --------------------------------------------------------------------------
+def test_spiral_preset_is_minus_one_and_a_half_and_plus_one_half_without_retries():
+    from sparring.arenas.game_arena import GameArenaConfig
+
+    cfg = GameArenaConfig(name="k", game="kuhn_poker", invalid_action={"preset": "spiral"})
+    rule = InvalidActionRule.from_config(cfg.invalid_action)
+    assert rule == InvalidActionRule(penalty=-1.5, opponent_reward=0.5, retries=0, retry_penalty=-1.5)
+    arena = GameArena("k", "kuhn_poker", ROLES, ScriptedPolicy(per_seat(legal_first, "[fold]"), trainable=True),
+                      invalid=rule)
+    ep = run(arena.play(seed=5))
+    assert ep.forfeit == 1 and ep.rewards == [0.5, -1.5] and len(ep.turns) == 2  # no retry
+
+
+@pytest.mark.parametrize("explicit", [{"penalty": -1.0}, {"opponent_reward": 0.0}, {"retries": 2},
+                                      {"retry_penalty": -3.0}])
+def test_spiral_preset_with_other_explicit_values_is_an_error(explicit):
+    from sparring.config import ConfigError, load_config
+
+    key = next(iter(explicit))
+    arena = {"name": "k", "game": "kuhn_poker", "invalid_action": {"preset": "spiral", **explicit}}
+    with pytest.raises(ConfigError, match=rf"arenas\.0\.invalid_action: .*preset 'spiral'.*cannot be combined with "
+                                          rf"explicit {key}="):
+        load_config(data={"arenas": [arena]})
+
+
+def test_spiral_preset_accepts_its_own_values_and_round_trips():
+    from sparring.config import load_config
+
+    same = {"name": "k", "game": "kuhn_poker", "invalid_action": {"preset": "spiral", "penalty": -1.5, "retries": 0}}
+    cfg = load_config(data={"arenas": [same]})
+    assert load_config(data=cfg.model_dump(mode="json")) == cfg
+    assert cfg.arenas[0].invalid_action.opponent_reward == 0.5
+    with pytest.raises(Exception, match="preset"):
+        load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker", "invalid_action": {"preset": "dapo"}}]})

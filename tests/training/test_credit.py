@@ -261,3 +261,86 @@ def test_state_baseline_works_with_any_estimator():
     assert s[1].advantage == pytest.approx(1.0 - (-1.0 + 0.0) / 2)
     assert s[4].advantage == pytest.approx(-1.0 - (1.0 + 0.0) / 2)
     assert s[3].advantage == pytest.approx(1.0) and s[6].advantage == pytest.approx(-1.0)  # unseen: a itself
+
+
+# ----- over-long completions (sampling.overlong) --------------------------------------------------
+class _ScriptedEngine:
+    """Answers each request with the next (text, finish_reason)."""
+
+    def __init__(self, tokenizer, answers) -> None:
+        self.tokenizer, self.answers = tokenizer, list(answers)
+
+    async def generate(self, prompt_ids, sampling):
+        from sparring.types import Generation
+
+        text, finish = self.answers.pop(0)
+        return Generation(list(prompt_ids), [11, 12], [-0.5, -0.5], text, finish)
+
+
+def _kuhn_episode(tokenizer, answers, fmt="think", retries=0):
+    """One Kuhn Poker self-play game through EnginePolicy (think-format roles) on scripted answers."""
+    import asyncio
+
+    from sparring.agents.policies import EnginePolicy
+    from sparring.agents.prompting import PromptConfig, seat_roles_for
+    from sparring.arenas import GameArena, InvalidActionRule
+    from sparring.types import SamplingParams
+
+    roles = seat_roles_for(PromptConfig(answer_format=fmt), "kuhn_poker", 2, SamplingParams(4), tokenizer=tokenizer)
+    arena = GameArena("kuhn", "kuhn_poker", roles, EnginePolicy(_ScriptedEngine(tokenizer, answers)),
+                      invalid=InvalidActionRule(penalty=-1.0, opponent_reward=0.0, retries=retries, retry_penalty=-2.0))
+    return asyncio.run(arena.play(0))
+
+
+CUT_OFF = ("<think>If I [bet] here, p0 folds; but \\boxed{bet} is", "length")  # reasoning cut off at the cap
+CHECK = ("<think>weak card</think>\\boxed{check}", "stop")
+
+
+@pytest.mark.parametrize("rule", ["invalid", "mask"])
+def test_cut_off_reasoning_is_invalid_under_both_rules_and_masked_only_under_mask(tokenizer, rule):
+    from sparring.training.rollout import summarize
+
+    ep = _kuhn_episode(tokenizer, [CHECK, CUT_OFF])
+    first, cut = ep.turns
+    assert first.action == "check" and not first.truncated
+    assert cut.truncated and cut.invalid and cut.action is None  # no action whatever the rule
+    assert ep.forfeit == 1 and ep.rewards == [0.0, -1.0]  # the game's invalid-action rule applies
+    samples = AdvantageAssigner(AdvantageConfig(estimator="reinforce"), overlong=rule).assign([ep])
+    by_role = {s.role: s for s in samples}
+    stats = summarize([ep], 1.0, rule)
+    assert stats["rollout/truncated_rate"] == 0.5
+    if rule == "invalid":  # trained like any invalid answer, with the penalty
+        assert set(by_role) == {"kuhn_poker/p0", "kuhn_poker/p1"}
+        assert by_role["kuhn_poker/p1"].advantage == pytest.approx(-1.0)
+        assert "rollout/overlong_masked_rate" not in stats
+    else:  # kept out of the loss, and counted
+        assert set(by_role) == {"kuhn_poker/p0"}
+        assert stats["rollout/overlong_masked_rate"] == 0.5
+
+
+def test_mask_keeps_unfinished_but_stopped_reasoning_in_the_loss(tokenizer):
+    """An unclosed <think> that ended with end-of-turn was not cut off: an ordinary invalid answer."""
+    ep = _kuhn_episode(tokenizer, [CHECK, ("<think>no end to this thought", "stop")])
+    assert ep.turns[1].invalid and not ep.turns[1].truncated
+    samples = AdvantageAssigner(AdvantageConfig(estimator="reinforce"), overlong="mask").assign([ep])
+    assert {s.role for s in samples} == {"kuhn_poker/p0", "kuhn_poker/p1"}
+
+
+def test_mask_drops_a_cut_off_retried_attempt(tokenizer):
+    ep = _kuhn_episode(tokenizer, [CHECK, CUT_OFF, ("<think>ok</think>\\boxed{check}", "stop")], retries=1)
+    assert [t.retried for t in ep.turns] == [False, True, False] and ep.forfeit is None
+    invalid = AdvantageAssigner(AdvantageConfig(estimator="reinforce"), overlong="invalid").assign([ep])
+    masked = AdvantageAssigner(AdvantageConfig(estimator="reinforce"), overlong="mask").assign([ep])
+    assert len(invalid) == 3 and any(s.reward == -2.0 for s in invalid)  # the retry penalty, trained
+    assert len(masked) == 2 and all(s.reward != -2.0 for s in masked)
+
+
+def test_overlong_rule_is_validated():
+    from sparring.config import ConfigError, load_config
+
+    with pytest.raises(ValueError, match="sampling.overlong"):
+        AdvantageAssigner(overlong="drop")
+    with pytest.raises(ConfigError, match=r"sampling\.overlong"):
+        load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}], "sampling": {"overlong": "drop"}})
+    cfg = load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}], "sampling": {"overlong": "mask"}})
+    assert cfg.sampling.overlong == "mask"

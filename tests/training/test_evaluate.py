@@ -168,3 +168,27 @@ def test_cli_eval_against_an_endpoint(tiny_path, tmp_path, monkeypatch, capsys):
     assert result["opponent_invalid"] == pytest.approx(2 / 10)
     assert {r["auth"] for r in server.requests} == {"Bearer sk-cli"}
     assert all(r["body"]["model"] == "fake" for r in server.requests)
+
+
+def test_cli_eval_a_base_model_in_the_plain_style(tiny_path, tmp_path, capsys, monkeypatch):
+    """A model whose tokenizer has no chat template loads; auto style prompts it in plain text,
+    chat style is a usage error naming prompt.style; --answer-format reaches the roles."""
+    from sparring.agents import prompting
+    from sparring.agents.models import load_model, load_tokenizer
+
+    built = []
+    original = prompting.seat_roles_for
+    monkeypatch.setattr(prompting, "seat_roles_for", lambda *a, **kw: built.extend(original(*a, **kw)) or built[-2:])
+
+    base = tmp_path / "base"
+    load_model(tiny_path).save_pretrained(base)
+    tok = load_tokenizer(tiny_path)
+    tok.chat_template = None
+    tok.save_pretrained(base)
+    argv = ["eval", "--model", str(base), "--game", "kuhn_poker", "--episodes", "2", "--max-new-tokens", "4"]
+    assert main(argv + ["--prompt-style", "chat"]) == 2
+    assert "prompt.style" in capsys.readouterr().err
+    out = tmp_path / "eval.json"
+    assert main(argv + ["--answer-format", "think", "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())["results"]) == 1
+    assert [(r.prompt_style, r.answer_format) for r in built] == [("plain", "think")] * 2

@@ -13,7 +13,8 @@ import torch
 from sparring.agents.hf_engine import HFEngine
 from sparring.training import batching
 from sparring.training.learner import Learner
-from sparring.training.loss import policy_loss, token_logprobs
+from sparring.training.logprobs import token_logprobs
+from sparring.training.loss import policy_loss
 from sparring.types import Generation, Sample, SamplingParams
 
 

@@ -238,3 +238,43 @@ def test_play_best_with_hidden_information_chooses_before_this_visits_continuati
     chosen = sum(kind == "best" for kind, _ in in_play)
     assert chosen > 20  # the labelled seat did follow the scores
     assert (right_after == 0) if hidden else (right_after == chosen)
+
+
+@pytest.mark.parametrize("style, fmt", [("plain", "bracket"), ("chat", "think"), ("plain", "boxed")])
+def test_rows_follow_the_roles_prompt_style_and_answer_format(tokenizer, style, fmt):
+    """Plain-style roles give text rows (TRL's prompt/completion strings); every target is the
+    move written in the role's answer format, and reads back as that move."""
+    from sparring.agents.prompting import PromptConfig, seat_roles_for
+
+    roles = seat_roles_for(PromptConfig(style=style, answer_format=fmt), "tictactoe", 2, SamplingParams(4),
+                           tokenizer=tokenizer)
+    rows = transcripts([("tictactoe", {}, roles)], 40, seed=0)
+    default = transcripts([("tictactoe", {}, ROLES)], 40, seed=0)  # the same games, original rows
+    for row, old in zip(rows, default):
+        action = old["completion"][0]["content"].strip("[]")
+        observation = old["prompt"][-1]["content"].removesuffix("\nAnswer with one legal action in brackets.")
+        role = roles[0] if "You are X." in observation else roles[1]
+        if style == "plain":
+            assert row == {"prompt": role.prompt_text(observation), "completion": role.format_action(action)}
+        else:
+            assert row["prompt"] == role.messages(observation)
+            assert row["completion"] == [{"role": "assistant", "content": role.format_action(action)}]
+        assert role.parse(role.format_action(action), [str(i) for i in range(9)]) == action
+        assert role.format_action(action) != f"[{action}]" or fmt == "bracket"
+
+
+def test_plain_rows_train_through_trl_on_the_rollout_prompt(tiny_model, tokenizer):
+    """TRL takes the text rows, and the prompt it trains on is token for token the rollout's."""
+    import math
+
+    from sparring.agents.prompting import PromptConfig, seat_roles_for
+    from sparring.training.warm_start import run_sft
+
+    roles = seat_roles_for(PromptConfig(style="plain", answer_format="think"), "kuhn_poker", 2, SamplingParams(4),
+                           tokenizer=tokenizer)
+    rows = transcripts([("kuhn_poker", {}, roles)], 16, seed=0)
+    for row in rows:
+        prompt = tokenizer(row["prompt"])["input_ids"]
+        assert tokenizer(row["prompt"] + row["completion"])["input_ids"][:len(prompt)] == prompt
+    stats = run_sft(tiny_model, tokenizer, rows, epochs=1, learning_rate=1e-3, batch_size=8, seed=0)
+    assert math.isfinite(stats["warm_start/loss"]) and stats["warm_start/examples"] == 16

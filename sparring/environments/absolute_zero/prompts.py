@@ -10,7 +10,9 @@ Output formats (the same tags in every role, so a small model learns one vocabul
 
 Parsing is lenient about layout and strict about structure: text inside ``<think>...</think>``
 is ignored; when a block appears several times the last one counts (drafts come first); a
-missing block is a format error (None), never an exception.
+missing block is a format error (None), never an exception. With AZR's answer format the arena
+first cuts out the final ``<answer>...</answer>`` span (the role does) and these parsers read
+inside it; a solver's answer may then also be bare (``bare=True``: no tag around the value).
 
 Not here: validation (the Executor), which inputs are shown to whom (tasks.py), or roles.
 """
@@ -26,6 +28,17 @@ _TAGS = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL | re.IGNORECASE) fo
 
 SYSTEM_PROMPT = ("You write and reason about small deterministic Python functions. "
                  "Follow the answer format exactly.")
+
+#: AZR's plain prompt for a base model (Zhao et al. 2025); the completion starts inside <think>.
+AZR_TEXT = ("A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+            "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+            "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+            "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+            "</answer>. User: {user}\nAssistant: <think>")
+
+#: Appended to every task with the answer_tag format (unless the user template is set).
+ANSWER_TAG_INSTRUCTION = ("Think first inside <think> </think>, then write your answer, in the format asked "
+                          "above, inside <answer> </answer>.")
 
 RULES = ("The function must be named f, be deterministic and self-contained: no file, network or "
          "console I/O, no randomness, no clock, no external state; its arguments and return value "
@@ -134,16 +147,21 @@ def parse_inputs_proposal(text: str) -> tuple[list[str], str] | None:
     return inputs, message
 
 
-def parse_solver_answer(task: str, text: str) -> str | None:
+def parse_solver_answer(task: str, text: str, bare: bool = False) -> str | None:
     """The answer of a solver: output text (deduction), input text (abduction) or a program
-    (induction); None on a format error."""
+    (induction); None on a format error. `bare`: without its tag or code block, the whole
+    (stripped) text is the answer (inside an <answer> span, AZR's format)."""
     text = strip_thinking(text)
     if text is None:
         return None
     if task == "deduction":
-        return last_tag(text, "output")
-    if task == "abduction":
-        return last_tag(text, "input")
-    if task == "induction":
-        return last_code(text)
-    raise ValueError(f"unknown task type {task!r}")
+        found = last_tag(text, "output")
+    elif task == "abduction":
+        found = last_tag(text, "input")
+    elif task == "induction":
+        found = last_code(text)
+    else:
+        raise ValueError(f"unknown task type {task!r}")
+    if found is None and bare:
+        return text.strip() or None
+    return found

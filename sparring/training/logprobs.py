@@ -1,0 +1,148 @@
+"""Log-probs and entropy of the sampled tokens without materialising (B, T, V) logits.
+
+A real vocabulary makes the full logits the largest tensor of an update: 128 sequences x 1,024
+tokens x 151,936 entries x 4 bytes is ~80 GB, held several times over (logits, their float32 copy,
+the log-softmax kept for the backward pass). Here the model body runs once; the LM head, softmax,
+gather and entropy then run over the trained positions only, `chunk_tokens` at a time. The
+forward keeps only each chunk's outputs; the backward recomputes one chunk's logits at a time
+and, for the usual bias-free linear head, writes the gradient straight into one weight-gradient
+buffer (`_LinearHeadLogprobs`, the fused approach of Liger Kernel's linear cross-entropy). Other
+heads fall back to activation checkpointing per chunk. Peak memory of this step is one chunk's
+logits instead of all of them; the numbers equal the plain computation
+(tests/training/test_logprobs.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def lm_parts(model):
+    """(body, head, softcap) of a causal LM: the decoder returning hidden states, the output
+    projection, and the final logit soft-capping some models apply (Gemma 2; None when absent).
+    PEFT models are unwrapped; their LoRA layers live inside these modules and stay active."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    body, head = base.get_decoder(), base.get_output_embeddings()
+    if body is None or head is None:
+        raise TypeError(f"{type(base).__name__} exposes no decoder / output embeddings; sparring needs a "
+                        "transformers causal LM (get_decoder() and get_output_embeddings())")
+    return body, head, getattr(base.config, "final_logit_softcapping", None)
+
+
+def _chunk(head, hidden, targets, temperature: float, softcap, with_entropy: bool):
+    logits = head(hidden).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    logits = logits / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if not with_entropy:
+        return logp, None
+    return logp, -(logp_all.exp() * logp_all).sum(-1)
+
+
+class _LinearHeadLogprobs(torch.autograd.Function):
+    """Log-probs of `targets` and entropies under softmax(softcap(hidden @ weight.T) / T), chunked;
+    the backward pass recomputes each chunk and differentiates analytically:
+    d logp_t / dz = onehot(t) - p,  d H / dz = -p * (log p + H)."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, temperature, softcap, chunk):
+        logps, entropies = [], []
+        for start in range(0, hidden.shape[0], chunk):  # in place where possible: two (chunk, V) at most
+            logp_all = torch.log_softmax(_scaled_logits(hidden[start:start + chunk], weight, temperature, softcap), -1)
+            logps.append(logp_all.gather(-1, targets[start:start + chunk].unsqueeze(-1)).squeeze(-1))
+            entropies.append(logp_all.exp().mul_(logp_all).sum(-1).neg_())
+            del logp_all
+        ctx.save_for_backward(hidden, weight, targets)
+        ctx.settings = (temperature, softcap, chunk)
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        return (torch.cat(logps) if logps else empty), (torch.cat(entropies) if entropies else empty)
+
+    @staticmethod
+    def backward(ctx, grad_logp, grad_entropy):
+        hidden, weight, targets = ctx.saved_tensors
+        temperature, softcap, chunk = ctx.settings
+        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) \
+            if ctx.needs_input_grad[1] else None
+        for start in range(0, hidden.shape[0], chunk):
+            h, t = hidden[start:start + chunk], targets[start:start + chunk]
+            g_logp, g_ent = grad_logp[start:start + chunk, None], grad_entropy[start:start + chunk, None]
+            logits = (h @ weight.T).float()
+            capped = logits.div_(softcap).tanh_() if softcap else None
+            logp_all = torch.log_softmax((capped * softcap if softcap else logits).div_(temperature), -1)
+            del logits
+            grad = logp_all.exp()
+            entropy = (grad * logp_all).sum(-1, keepdim=True).neg_()
+            grad.mul_(logp_all.add_(entropy).mul_(g_ent).add_(g_logp)).neg_()  # -p * (g_logp + g_ent (log p + H))
+            del logp_all
+            grad.scatter_add_(-1, t.unsqueeze(-1), g_logp)  # + g_logp * onehot(t)
+            grad.div_(temperature)
+            if softcap:
+                grad.mul_(1.0 - capped * capped)
+                del capped
+            grad = grad.to(weight.dtype)
+            if grad_hidden is not None:
+                grad_hidden[start:start + chunk] = grad @ weight
+            if grad_weight is not None:
+                if weight.dtype == torch.float32:
+                    grad_weight.addmm_(grad.T, h)
+                else:
+                    grad_weight.add_(grad.T @ h)
+        grad_weight = grad_weight.to(weight.dtype) if grad_weight is not None else None
+        return grad_hidden, grad_weight, None, None, None, None
+
+
+def _scaled_logits(hidden, weight, temperature: float, softcap):
+    logits = (hidden @ weight.T).float()  # a fresh tensor: scaled in place
+    if softcap:
+        logits = logits.div_(softcap).tanh_().mul_(softcap)
+    return logits.div_(temperature)
+
+
+def sampled_logprobs(head, hidden: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0,
+                     with_entropy: bool = False, chunk_tokens: int = 512, softcap: float | None = None):
+    """Log-prob of `targets` (N,) under `head(hidden)` (hidden: (N, H)) and optionally the entropy,
+    computed `chunk_tokens` rows at a time; temperature <= 0 means 1 (greedy sampling)."""
+    temperature = temperature if temperature > 0 else 1.0
+    if isinstance(head, torch.nn.Linear) and head.bias is None:
+        logp, entropy = _LinearHeadLogprobs.apply(hidden, head.weight, targets, temperature, softcap, chunk_tokens)
+        return logp, entropy if with_entropy else None
+    logps, entropies = [], []
+    grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))
+    for start in range(0, hidden.shape[0], chunk_tokens):
+        h, t = hidden[start:start + chunk_tokens], targets[start:start + chunk_tokens]
+        if grad:
+            logp, ent = checkpoint(_chunk, head, h, t, temperature, softcap, with_entropy, use_reentrant=False)
+        else:
+            logp, ent = _chunk(head, h, t, temperature, softcap, with_entropy)
+        logps.append(logp)
+        entropies.append(ent)
+    logp = torch.cat(logps) if logps else hidden.new_zeros(0, dtype=torch.float32)
+    entropy = (torch.cat(entropies) if entropies else torch.zeros_like(logp)) if with_entropy else None
+    return logp, entropy
+
+
+def token_logprobs(model, input_ids, attention_mask, temperature: float, with_entropy: bool = False,
+                   loss_mask=None, chunk_tokens: int = 512):
+    """Log-probs of each next token (B, L-1) and, optionally, the entropy at each position.
+
+    With `loss_mask` (B, L-1) only the masked positions go through the LM head (prompts are most
+    of each sequence and need no logits); other positions are 0 in the result (every loss term
+    masks them out anyway). Without it every position is computed.
+    """
+    body, head, softcap = lm_parts(model)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state[:, :-1]
+    if loss_mask is None:
+        loss_mask = torch.ones(hidden.shape[:2], device=hidden.device)
+    where = loss_mask.to(hidden.device) > 0
+    logp_flat, ent_flat = sampled_logprobs(head, hidden[where], input_ids[:, 1:][where], temperature, with_entropy,
+                                           chunk_tokens, softcap)
+    logp = torch.zeros(hidden.shape[:2], device=hidden.device, dtype=torch.float32)
+    logp = logp.masked_scatter(where, logp_flat)
+    entropy = None
+    if with_entropy:
+        entropy = torch.zeros_like(logp).masked_scatter(where, ent_flat)
+    return logp, entropy

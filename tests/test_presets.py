@@ -1,0 +1,64 @@
+"""Real-model presets: each validates and runs one RL step end to end on the CPU with a random-init
+model of its architecture scaled down (no download), its tokenizer stripped of the chat template
+as a base model's is. Everything else (prompt style and answer format, bf16 with float32 masters,
+gradient checkpointing, stop tokens, the invalid-move preset) is the preset's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparring.agents.models import load_tokenizer
+from sparring.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+ARCH = {"spiral_kuhn_qwen3.yaml": "qwen3", "absolute_zero_qwen.yaml": "qwen2"}
+
+
+def _twin(arch: str, tokenizer_path: str, out: Path) -> str:
+    """A random-init model of `arch` at toy size with the tiny tokenizer, without a chat template."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+    tok = load_tokenizer(tokenizer_path)
+    tok.chat_template = None
+    config_cls, model_cls = {"qwen3": (Qwen3Config, Qwen3ForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[arch]
+    config = config_cls(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model_cls(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+@pytest.mark.parametrize("preset", sorted(ARCH))
+def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_path):
+    full = load_config(REPO / "configs" / preset)
+    assert full.model.dtype == "bfloat16" and full.optim.learning_rate == 1e-6
+    twin = _twin(ARCH[preset], tiny_path, tmp_path / "twin")
+    overrides = [f"model.name={twin}", f"run.output_dir={tmp_path / 'run'}", "run.steps=1", "eval.every=0",
+                 "checkpoint.every=1", "sampling.max_new_tokens=12"]
+    if full.arenas[0].kind == "absolute_zero":
+        overrides += ["arenas.0.episodes_per_step=2", "arenas.0.mc_samples=2", "arenas.0.references=2",
+                      "arenas.0.proposer_max_new_tokens=12", "arenas.0.solver_max_new_tokens=12"]
+    else:
+        overrides += ["arenas.0.episodes_per_step=4"]
+    cfg = load_config(REPO / "configs" / preset, overrides)
+    assert cfg.model.gradient_checkpointing and cfg.arenas[0].prompt.style == "plain"
+
+    from sparring.training.trainer import Trainer
+
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        assert next(trainer.learner.model.parameters()).dtype == torch.bfloat16
+        assert all(m.dtype == torch.float32 for m in trainer.learner.masters.params)
+        stats = trainer.train()
+    finally:
+        trainer.close()
+    assert stats["rollout/episodes"] >= 2 and stats["rollout/turns"] > 0
+    assert torch.isfinite(torch.tensor(stats["loss/total"]))
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "perf/step_s" in r] == [1]
