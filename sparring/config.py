@@ -428,6 +428,12 @@ class LossConfig(_Strict):
     """Weight of the k3 KL to the frozen initial model (0: no reference model kept)."""
     entropy_coef: float = Field(0.0, ge=0.0)
     """Entropy bonus weight."""
+    tis_cap: float | None = Field(None, ge=1.0)
+    """Truncated importance sampling (as in Oat and verl): when the engine's log-probs differ from
+    the learner's (vLLM kernels, bf16; see perf/logprob_mismatch), take the PPO ratio against the
+    learner's own log-probs before the update and weight each token by min(p_learner / p_engine,
+    tis_cap), correcting for sampling from a slightly different policy. null: off (the ratio is
+    taken against the engine's log-probs, exact when both compute the same numbers)."""
 
 
 class OptimConfig(_Strict):

@@ -6,7 +6,8 @@ that many concurrent episodes can share one engine: a backend batches the reques
 (HF: an asyncio scheduler in front of `generate`; vLLM batches natively; an HTTP backend sends
 concurrent requests). `load_weights(model)` receives the learner's model after each update.
 Arenas, the trainer and the CLI only see this protocol (backends are chosen by `engine.backend`
-through `sparring.agents.engines`), so backends swap without touching them.
+through `sparring.agents.engines`), so backends swap without touching them. Subclassing
+`batching_front.BatchingFront` gives a backend the async front and no-op `pause` / `metrics`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,16 @@ class InferenceEngine(Protocol):
         """Synchronous batched generation of many prompts at once (the raw engine)."""
         ...
 
+    def pause(self) -> None:
+        """Before each learner update (vLLM with `sleep` releases its GPU memory); may do nothing."""
+        ...
+
     def load_weights(self, model: Any) -> None:
-        """Take the learner's current weights."""
+        """Take the learner's current weights (after each update)."""
+        ...
+
+    def metrics(self) -> dict[str, float]:
+        """The backend's own figures for the step's metrics (e.g. weight-sync time, errors)."""
         ...
 
     async def aclose(self) -> None:

@@ -54,7 +54,14 @@ def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:
         from sparring.config import EngineConfig
 
         cfg = EngineConfig()
-    return _ENGINES.get(cfg.backend)(model, tokenizer, cfg)
+    engine = _ENGINES.get(cfg.backend)(model, tokenizer, cfg)
+    missing = [name for name in ("generate", "generate_batch", "load_weights", "pause", "metrics", "aclose",
+                                 "tokenizer", "pad_id", "eos_id") if not hasattr(engine, name)]
+    if missing:
+        raise TypeError(f"engine backend {cfg.backend!r} built a {type(engine).__name__} without {missing} "
+                        "(the InferenceEngine protocol, sparring/agents/engine.py; subclassing "
+                        "sparring.agents.batching_front.BatchingFront gives pause and metrics)")
+    return engine
 
 
 @register_engine("hf")
@@ -62,3 +69,31 @@ def _hf_engine(model, tokenizer, cfg: EngineConfig):
     from sparring.agents.hf_engine import HFEngine
 
     return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size, stop_tokens=cfg.stop_tokens)
+
+
+def _vllm_options():
+    from sparring.agents.vllm_options import VLLMOptions
+
+    return VLLMOptions
+
+
+@register_engine("vllm", options=_vllm_options())
+def _vllm_engine(model, tokenizer, cfg: EngineConfig):
+    from sparring.agents.vllm_engine import VLLMEngine
+    from sparring.agents.vllm_options import VLLMOptions
+
+    return VLLMEngine(model, tokenizer, VLLMOptions.model_validate(cfg.options), max_batch_size=cfg.max_batch_size,
+                      stop_tokens=cfg.stop_tokens)
+
+
+def _openai_options():
+    from sparring.agents.openai_engine import OpenAIEngineOptions
+
+    return OpenAIEngineOptions
+
+
+@register_engine("openai", options=_openai_options())
+def _openai_engine(model, tokenizer, cfg: EngineConfig):
+    from sparring.agents.openai_engine import OpenAIEngine, OpenAIEngineOptions
+
+    return OpenAIEngine(model, tokenizer, OpenAIEngineOptions.model_validate(cfg.options), stop_tokens=cfg.stop_tokens)

@@ -1,11 +1,5 @@
-"""HF transformers inference backend with an asyncio batching scheduler.
-
-Episodes call `await engine.generate(prompt, sampling)` one request at a time; a scheduler task
-gathers every request that is pending, groups them by sampling settings, left-pads them into
-batches of at most `max_batch_size` and runs `model.generate`. Every episode that is ready has
-submitted before a batch is cut, so each batch holds all the work there is and the engine stays
-saturated however many episodes run. Batch composition depends only on the order of requests,
-so runs are reproducible under a seed.
+"""HF transformers inference backend behind the shared async batching front (batching_front.py):
+each batch of gathered requests is left-padded and run through `model.generate`.
 
 The engine serves the very model it is given, on that model's device: the trainer hands it the
 learner's model, so rollouts and updates share one copy of the weights (LoRA adapters included,
@@ -16,33 +10,17 @@ is ever kept: at a 151,936-token vocabulary that stack is ~40 GB for 128 x 1,024
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
-from dataclasses import dataclass, field
 
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from sparring.agents.batching_front import BatchingFront
 from sparring.types import Generation, SamplingParams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Request:
-    prompt_ids: list[int]
-    sampling: SamplingParams
-    future: asyncio.Future = field(repr=False)
-
-
-@dataclass
-class EngineStats:
-    batches: int = 0
-    sequences: int = 0
-    generated_tokens: int = 0
-    busy_s: float = 0.0
 
 
 class _SampledLogprobs(LogitsProcessor):
@@ -74,7 +52,7 @@ class _SampledLogprobs(LogitsProcessor):
         return torch.stack(self.logprobs, dim=1)
 
 
-class HFEngine:
+class HFEngine(BatchingFront):
     """A transformers causal LM served to many concurrent episodes.
 
     `model` is served as given, not copied: pass a copy (or a separately loaded model) to serve
@@ -84,12 +62,7 @@ class HFEngine:
                  generate_in_thread: bool = False, stop_tokens: list[str] = ()) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.gather_rounds = gather_rounds
-        # On the loop thread by default: a worker thread gets its own OpenMP team, which fights
-        # the main thread's for the cores (measured: ~15% slower generate on 2 CPU cores). A
-        # thread only helps when other coroutines (e.g. sandbox results) must progress meanwhile.
-        self.generate_in_thread = generate_in_thread
+        super().__init__(max_batch_size, gather_rounds, generate_in_thread)
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.stop_ids = [self.eos_id] + [_token_id(tokenizer, t) for t in stop_tokens]  # any ends a turn
@@ -97,9 +70,6 @@ class HFEngine:
         # repetition_penalty, top_k, ...), which would sample from a distribution other than
         # the logits we report: a neutral one is swapped in while the engine generates.
         self._neutral_config = GenerationConfig(eos_token_id=self.stop_ids, pad_token_id=self.pad_id)
-        self.stats = EngineStats()
-        self._queue: asyncio.Queue[_Request] | None = None
-        self._server: asyncio.Task | None = None
 
     # ----- raw batched generation ---------------------------------------------------------
     @torch.inference_mode()
@@ -157,49 +127,6 @@ class HFEngine:
         self.stats.busy_s += time.perf_counter() - t0
         return results
 
-    # ----- async, batched front -----------------------------------------------------------
-    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
-        loop = asyncio.get_running_loop()
-        if self._queue is None or self._server is None or self._server.done() or self._server.get_loop() is not loop:
-            self._queue = asyncio.Queue()
-            self._server = loop.create_task(self._serve())
-        future = loop.create_future()
-        await self._queue.put(_Request(list(prompt_ids), sampling, future))
-        return await future
-
-    async def _serve(self) -> None:
-        assert self._queue is not None
-        while True:
-            pending = [await self._queue.get()]
-            # Let every episode that is ready submit before the batch is cut.
-            quiet = 0
-            while quiet < self.gather_rounds:
-                await asyncio.sleep(0)
-                before = len(pending)
-                while not self._queue.empty():
-                    pending.append(self._queue.get_nowait())
-                quiet = quiet + 1 if len(pending) == before else 0
-            by_sampling: dict[SamplingParams, list[_Request]] = {}
-            for req in pending:
-                by_sampling.setdefault(req.sampling, []).append(req)
-            for sampling, reqs in by_sampling.items():
-                for start in range(0, len(reqs), self.max_batch_size):
-                    chunk = reqs[start:start + self.max_batch_size]
-                    try:
-                        prompts = [r.prompt_ids for r in chunk]
-                        if self.generate_in_thread:
-                            gens = await asyncio.to_thread(self.generate_batch, prompts, sampling)
-                        else:
-                            gens = self.generate_batch(prompts, sampling)
-                    except Exception as e:  # the engine failed: every waiter hears it
-                        for r in chunk:
-                            if not r.future.done():
-                                r.future.set_exception(e)
-                        continue
-                    for r, g in zip(chunk, gens):
-                        if not r.future.done():
-                            r.future.set_result(g)
-
     @contextlib.contextmanager
     def _generating(self):
         """Eval mode (no dropout; gradient checkpointing off, so the KV cache is used) and the
@@ -219,17 +146,6 @@ class HFEngine:
         if model is self.model:
             return
         self.model.load_state_dict(_unwrap(model).state_dict())
-
-    async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.cancel()
-            try:
-                await self._server
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._server = None
-            self._queue = None
-
 
 def _token_id(tokenizer, token: str) -> int:
     """The id of a single token named in `engine.stop_tokens`; an error names it otherwise."""

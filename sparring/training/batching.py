@@ -35,6 +35,8 @@ class MicroBatch:
     minibatch: int = 0  # optimizer step this micro-batch belongs to (within one epoch)
     negative_advantages: torch.Tensor | None = None  # (B,): the part of that sum from negative ones
     counts: torch.Tensor | None = None  # (B,): samples merged into each row
+    token_weights: torch.Tensor | None = None  # (B, L-1): truncated importance weights (learner sets them)
+    engine_logprobs: torch.Tensor | None = None  # (B, L-1): the engine's, when old_logprobs are the learner's (TIS)
 
     def to(self, device) -> MicroBatch:
         """This micro-batch with every tensor on `device` (the learner's)."""

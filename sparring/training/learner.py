@@ -19,6 +19,7 @@ import copy
 import functools
 import math
 import time
+from dataclasses import replace
 
 import torch
 
@@ -108,6 +109,7 @@ class Learner:
         self.temperature = temperature if temperature > 0 else 1.0
         self.loss_args = dict(clip_low=loss.clip_low, clip_high=loss.clip_high, aggregation=loss.aggregation,
                               kl_coef=loss.kl_coef, entropy_coef=loss.entropy_coef)
+        self.tis_cap = loss.tis_cap
         self.ref_model = None
         if loss.kl_coef > 0 and not hasattr(model, "disable_adapter"):  # LoRA: the adapters switched off
             self.ref_model = copy.deepcopy(model).eval()
@@ -136,27 +138,49 @@ class Learner:
         for mb in batches:
             groups.setdefault(mb.minibatch, []).append(mb)
         steps = self.epochs * len(groups)
-        for _epoch in range(self.epochs):
-            for group in groups.values():  # one optimizer step per minibatch
+        groups = {k: [self._behaviour(mb.to(self.device)) for mb in group] for k, group in groups.items()}
+        for epoch in range(self.epochs):
+            for index, group in enumerate(groups.values()):  # one optimizer step per minibatch
                 self.optimizer.zero_grad(set_to_none=True)
                 for mb in group:
-                    tokens += self._accumulate(mb.to(self.device), steps, totals)
+                    tokens += self._accumulate(mb, steps, totals, on_policy=epoch == 0 and index == 0)
                 self.masters.to_masters()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.masters.params, self.grad_clip))
                 self.optimizer.step()
                 self.masters.from_masters()
         self.scheduler.step()
         dt = time.perf_counter() - t0
+        mismatch, counted = totals.pop("_mismatch", 0.0), totals.pop("_mismatch_tokens", 0.0)
+        if counted:
+            totals["perf/logprob_mismatch"] = mismatch / counted
         totals.update({"loss/grad_norm": grad_norm, "loss/lr": self.scheduler.get_last_lr()[0],
                        "perf/update_s": dt, "perf/train_tokens_per_s": tokens / dt if dt > 0 else 0.0})
         return totals
 
-    def _accumulate(self, mb: MicroBatch, steps: int, totals: dict[str, float]) -> int:
+    @torch.no_grad()
+    def _behaviour(self, mb: MicroBatch) -> MicroBatch:
+        """With `tis_cap`: the micro-batch with the learner's own log-probs before any step as its
+        old log-probs, and truncated importance weights min(p_learner / p_engine, cap)."""
+        if self.tis_cap is None:
+            return mb
+        learner, _ = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
+                                   loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
+        mask = mb.loss_mask
+        weights = torch.exp((learner - mb.old_logprobs) * mask).clamp(max=self.tis_cap) * mask
+        return replace(mb, old_logprobs=learner * mask, token_weights=weights, engine_logprobs=mb.old_logprobs)
+
+    def _accumulate(self, mb: MicroBatch, steps: int, totals: dict[str, float], on_policy: bool = False) -> int:
         """Backward one micro-batch's share of its minibatch loss; add its terms to `totals`
-        (averaged over the `steps` optimizer steps of this update); return its trained tokens."""
+        (averaged over the `steps` optimizer steps of this update); return its trained tokens.
+        `on_policy` (before the first optimizer step): also compare the learner's log-probs of the
+        sampled tokens with the engine's (perf/logprob_mismatch, mean absolute difference)."""
         logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
                                        with_entropy=True, loss_mask=mb.loss_mask,
                                        chunk_tokens=self.chunk_tokens)  # entropy is logged
+        if on_policy:
+            engine = mb.old_logprobs if mb.engine_logprobs is None else mb.engine_logprobs
+            totals["_mismatch"] = totals.get("_mismatch", 0.0) + float(((logp.detach() - engine).abs() * mb.loss_mask).sum())
+            totals["_mismatch_tokens"] = totals.get("_mismatch_tokens", 0.0) + float(mb.loss_mask.sum())
         ref_logp = None
         if self.kl:
             ref_model, context = self._reference()
@@ -167,7 +191,7 @@ class Learner:
             logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
             total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,
             ref_logp=ref_logp, entropy=entropy, negative_advantages=mb.negative_advantages, counts=mb.counts,
-            **self.loss_args,
+            token_weights=mb.token_weights, **self.loss_args,
         )
         terms.loss.backward()
         tokens = (mb.loss_mask.sum(-1) * (1 if mb.counts is None else mb.counts)).sum().item()

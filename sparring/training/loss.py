@@ -52,6 +52,7 @@ def policy_loss(
     entropy_coef: float = 0.0,
     negative_advantages: torch.Tensor | None = None,
     counts: torch.Tensor | None = None,
+    token_weights: torch.Tensor | None = None,
 ) -> LossTerms:
     """PPO's clipped surrogate (+ KL to a reference, - entropy bonus), aggregated over the batch.
 
@@ -60,6 +61,7 @@ def policy_loss(
     positive advantage meets the ratio clipped from above, a negative one from below, so
     -(A+ * min(r, clip(r)) + A- * max(r, clip(r))) is exactly the copies' summed surrogate.
     (The logged clip fraction reads such a row by the sign of its summed advantage.)
+    `token_weights` (B, L-1) multiply each token's surrogate: truncated importance sampling.
     """
     if negative_advantages is None:
         positive, negative = advantages.clamp(min=0.0), advantages.clamp(max=0.0)
@@ -71,6 +73,8 @@ def policy_loss(
     clipped_ratio = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     per_token = -(positive.unsqueeze(-1) * torch.minimum(ratio, clipped_ratio)
                   + negative.unsqueeze(-1) * torch.maximum(ratio, clipped_ratio))
+    if token_weights is not None:  # truncated importance weights (learner / engine), no gradient
+        per_token = per_token * token_weights
     pg = aggregate(per_token, mask, aggregation, total_tokens, total_sequences)
     loss = pg
     kl_value = torch.zeros(())

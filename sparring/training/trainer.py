@@ -96,9 +96,11 @@ class Trainer:
                 samples = self.assigner.assign(episodes)
                 write_samples(self.run_dir / "samples.jsonl", step + 1, episodes, samples, self.tokenizer,
                               cfg.metrics.samples_per_step)
+                self.engine.pause()
                 stats.update(self.learner.update(batching.build(
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
                 self.engine.load_weights(self.learner.model)
+                stats.update(self.engine.metrics())
                 self.step = step + 1
                 for arena in self.arenas:
                     arena.after_update(self.step, self.learner.model)

@@ -33,8 +33,8 @@ def test_hf_is_the_default_and_a_registered_backend_is_selected_by_config(tiny_m
 
 
 def test_unknown_backends_and_bad_options_are_named():
-    with pytest.raises(ConfigError, match=r"engine\.backend.*unknown engine backend 'vllm'.*imports"):
-        load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}], "engine": {"backend": "vllm"}})
+    with pytest.raises(ConfigError, match=r"engine\.backend.*unknown engine backend 'sglang'.*imports"):
+        load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}], "engine": {"backend": "sglang"}})
     with pytest.raises(ConfigError, match="batch"):
         load_config(data={"arenas": [{"name": "k", "game": "kuhn_poker"}],
                           "engine": {"backend": "test_small_batches", "options": {"batch": "many"}}})

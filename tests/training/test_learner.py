@@ -360,3 +360,29 @@ def test_minibatches_split_the_samples_and_step_once_each(tiny_model, tokenizer,
     state = next(iter(learner.optimizer.state_dict()["state"].values()))
     assert int(state["step"]) == 2  # two optimizer steps, one scheduler step
     assert learner.scheduler.last_epoch == 1
+
+
+def test_logprob_mismatch_is_measured_and_tis_corrects_for_it(tiny_model, generations):
+    """perf/logprob_mismatch is the mean |learner - engine| log-prob before the update; with
+    tis_cap the ratio is taken against the learner's own log-probs and tokens are reweighted by
+    min(p_learner / p_engine, cap): with no mismatch that is exactly the plain update."""
+    samples = make_samples(generations, ADVANTAGES)
+    (mb,) = batching.build(samples, micro_batch_size=64, pad_id=0)
+    a, b = copy.deepcopy(tiny_model), copy.deepcopy(tiny_model)
+    plain = learner_for(a).update([mb])
+    assert plain["perf/logprob_mismatch"] < 1e-4  # the engine computed the learner's numbers
+    tis = learner_for(b, tis_cap=2.0).update([mb])
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)
+    assert tis["loss/ratio_mean"] == pytest.approx(1.0, abs=1e-5)
+
+    noisy = make_samples(generations, ADVANTAGES, logprob_noise=0.5, seed=3)
+    (nb,) = batching.build(noisy, micro_batch_size=64, pad_id=0)
+    off = learner_for(copy.deepcopy(tiny_model)).update([nb])
+    assert 0.25 < off["perf/logprob_mismatch"] < 0.6  # E|N(0, 0.5)| = 0.40
+    learner = learner_for(copy.deepcopy(tiny_model), tis_cap=1.5)
+    weighted = learner._behaviour(nb)
+    w = weighted.token_weights[nb.loss_mask.bool()]
+    assert w.max() <= 1.5 + 1e-6 and w.min() < 0.9  # capped above, and below 1 where the engine was likelier
+    assert weighted.engine_logprobs is nb.old_logprobs
+    assert learner.update([nb])["loss/ratio_mean"] == pytest.approx(1.0, abs=1e-5)  # against the learner's own

