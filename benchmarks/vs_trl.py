@@ -267,7 +267,9 @@ def main(argv: list[str] | None = None) -> float:
         print("still differs: sparring's old log-probs are recorded during generation (a log-softmax per decode step), "
               "TRL takes them from the training forward (ratio 1, no extra pass); GRPO std eps 1e-6 (sparring) vs 1e-4 "
               "(TRL); log-probs and entropy in the update: sparring's chunked log-softmax vs transformers' fused LM "
-              "head (TRL); AdamW: torch's default (sparring) vs fused (TRL); sparring merges identical (prompt, "
+              "head (TRL); AdamW: torch's default (sparring) vs fused (TRL); sparring's update runs each distinct "
+              "prompt once per micro-batch (its KV cache shared by the group's completions; same numbers), TRL runs "
+              "every prompt + completion row in full; sparring merges identical (prompt, "
               "completion) rows and caches prompt tokens, TRL re-applies the chat template every step; TRL shuffles "
               "the position pool, sparring walks it in order; timing windows as in the docstring (TRL's excludes "
               "its dataloader fetch and logging)")

@@ -18,8 +18,8 @@ class VLLMOptions(BaseModel):
     """Longest prompt + completion vLLM schedules; KV cache is reserved for at least one."""
     enforce_eager: bool = True
     """No CUDA graphs / torch.compile: start-up in seconds instead of ~20 s more (CPU); turn off for
-    long runs where decode speed matters most (measured on 2 CPU cores: 1.40x HF's tokens/s
-    compiled against 1.31x eager, benchmarks/engine_throughput.py). Weight sync works either way
+    long runs where decode speed matters most (measured on 2 CPU cores: 1.36x HF's tokens/s
+    compiled against 1.22x eager, benchmarks/engine_throughput.py). Weight sync works either way
     (weights are updated in place)."""
     sleep: bool = False
     """GPU only: release vLLM's GPU memory during each learner update and wake it after the

@@ -37,6 +37,7 @@ class MicroBatch:
     counts: torch.Tensor | None = None  # (B,): samples merged into each row
     token_weights: torch.Tensor | None = None  # (B, L-1): truncated importance weights (learner sets them)
     engine_logprobs: torch.Tensor | None = None  # (B, L-1): the engine's, when old_logprobs are the learner's (TIS)
+    prompt_lengths: torch.Tensor | None = None  # (B,): prompt tokens of each row (for shared-prompt forwards)
 
     def to(self, device) -> MicroBatch:
         """This micro-batch with every tensor on `device` (the learner's)."""
@@ -92,6 +93,7 @@ def _build_one(samples: list[Sample], micro_batch_size: int, pad_id: int, miniba
             lmask[i, p - 1 : p - 1 + c] = 1  # logits at t predict token t+1
             old[i, p - 1 : p - 1 + c] = torch.tensor(s.old_logprobs, dtype=torch.float32)
         positive, negative, counts = (torch.tensor([r[k] for r in chunk], dtype=torch.float32) for k in (1, 2, 3))
+        prompt_lengths = torch.tensor([len(s.prompt_ids) for s, *_ in chunk], dtype=torch.long)
         batches.append(MicroBatch(ids, attn, lmask, old, positive + negative, total_tokens, len(samples), minibatch,
-                                  negative_advantages=negative, counts=counts))
+                                  negative_advantages=negative, counts=counts, prompt_lengths=prompt_lengths))
     return batches

@@ -25,7 +25,7 @@ import torch
 
 from sparring.config import LossConfig, OptimConfig
 from sparring.training.batching import MicroBatch
-from sparring.training.logprobs import token_logprobs
+from sparring.training.logprobs import shared_prompt_logprobs, token_logprobs
 from sparring.training.loss import policy_loss
 
 
@@ -163,20 +163,29 @@ class Learner:
         old log-probs, and truncated importance weights min(p_learner / p_engine, cap)."""
         if self.tis_cap is None:
             return mb
-        learner, _ = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
-                                   loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
+        learner, _ = self._logprobs(self.model, mb)
         mask = mb.loss_mask
         weights = torch.exp((learner - mb.old_logprobs) * mask).clamp(max=self.tis_cap) * mask
         return replace(mb, old_logprobs=learner * mask, token_weights=weights, engine_logprobs=mb.old_logprobs)
+
+    def _logprobs(self, model, mb: MicroBatch, with_entropy: bool = False):
+        """Log-probs (and entropy) of the micro-batch's targets: each distinct prompt run once when
+        rows share prompts (GRPO groups, recurring positions), else the plain chunked path.
+        Gradient checkpointing turns the KV cache off, so it takes the plain path."""
+        if mb.prompt_lengths is not None and not getattr(model, "is_gradient_checkpointing", False):
+            shared = shared_prompt_logprobs(model, mb.input_ids, mb.attention_mask, mb.prompt_lengths, self.temperature,
+                                            with_entropy, mb.loss_mask, self.chunk_tokens)
+            if shared is not None:
+                return shared
+        return token_logprobs(model, mb.input_ids, mb.attention_mask, self.temperature, with_entropy=with_entropy,
+                              loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
 
     def _accumulate(self, mb: MicroBatch, steps: int, totals: dict[str, float], on_policy: bool = False) -> int:
         """Backward one micro-batch's share of its minibatch loss; add its terms to `totals`
         (averaged over the `steps` optimizer steps of this update); return its trained tokens.
         `on_policy` (before the first optimizer step): also compare the learner's log-probs of the
         sampled tokens with the engine's (perf/logprob_mismatch, mean absolute difference)."""
-        logp, entropy = token_logprobs(self.model, mb.input_ids, mb.attention_mask, self.temperature,
-                                       with_entropy=True, loss_mask=mb.loss_mask,
-                                       chunk_tokens=self.chunk_tokens)  # entropy is logged
+        logp, entropy = self._logprobs(self.model, mb, with_entropy=True)  # entropy is logged
         if on_policy:
             engine = mb.old_logprobs if mb.engine_logprobs is None else mb.engine_logprobs
             totals["_mismatch"] = totals.get("_mismatch", 0.0) + float(((logp.detach() - engine).abs() * mb.loss_mask).sum())
@@ -185,8 +194,7 @@ class Learner:
         if self.kl:
             ref_model, context = self._reference()
             with torch.no_grad(), context:
-                ref_logp, _ = token_logprobs(ref_model, mb.input_ids, mb.attention_mask, self.temperature,
-                                             loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
+                ref_logp, _ = self._logprobs(ref_model, mb)
         terms = policy_loss(
             logp, mb.old_logprobs, mb.advantages, mb.loss_mask,
             total_tokens=mb.total_tokens, total_sequences=mb.total_sequences,

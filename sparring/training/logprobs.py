@@ -146,3 +146,65 @@ def token_logprobs(model, input_ids, attention_mask, temperature: float, with_en
     if with_entropy:
         entropy = torch.zeros_like(logp).masked_scatter(where, ent_flat)
     return logp, entropy
+
+
+def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, temperature: float,
+                           with_entropy: bool = False, loss_mask=None, chunk_tokens: int = 512):
+    """`token_logprobs` for right-padded prompt + completion rows, running each distinct prompt once.
+
+    GRPO groups and repeated game positions put the same prompt in many rows; the prompt is often
+    most of each row's tokens. The distinct prompts run once (left-padded, with their KV cache),
+    the cache is expanded to the rows, and only the completions run per row; gradients flow back
+    through the shared cache into the prompt pass. Same result as `token_logprobs` (tested); None
+    when the rows share too little to gain (the caller then runs the plain path).
+    """
+    rows = input_ids.shape[0]
+    lengths = prompt_lengths.tolist()
+    keys = [tuple(input_ids[i, :lengths[i]].tolist()) for i in range(rows)]
+    distinct = list(dict.fromkeys(keys))
+    if len(distinct) > 0.75 * rows:
+        return None
+    body, head, softcap = lm_parts(model)
+    device = input_ids.device
+    # the distinct prompts, left-padded so that every prompt ends at position width - 1
+    width = max(len(k) for k in distinct)
+    prompt_ids = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
+    prompt_mask = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
+    for u, k in enumerate(distinct):
+        prompt_ids[u, width - len(k):] = torch.tensor(k, device=device)
+        prompt_mask[u, width - len(k):] = 1
+    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    out = body(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True)
+    owner = torch.tensor([distinct.index(k) for k in keys], device=device)
+    cache = out.past_key_values
+    for layer in cache.layers:
+        layer.keys, layer.values = layer.keys.index_select(0, owner), layer.values.index_select(0, owner)
+    # the completions, right-padded, after their row's prompt
+    total = attention_mask.sum(-1)
+    completion_len = int((total - prompt_lengths).max())
+    comp_ids = torch.zeros((rows, completion_len), dtype=torch.long, device=device)
+    comp_mask = torch.zeros((rows, completion_len), dtype=torch.long, device=device)
+    for i in range(rows):
+        c = int(total[i]) - lengths[i]
+        comp_ids[i, :c] = input_ids[i, lengths[i]:lengths[i] + c]
+        comp_mask[i, :c] = 1
+    comp_positions = prompt_lengths.to(device).unsqueeze(-1) + torch.arange(completion_len, device=device)
+    comp_hidden = body(input_ids=comp_ids, attention_mask=torch.cat([prompt_mask[owner], comp_mask], dim=-1),
+                       position_ids=comp_positions, past_key_values=cache, use_cache=True).last_hidden_state
+    # hidden state predicting completion token j: the prompt's last for j = 0, completion j - 1 after
+    hidden = torch.cat([out.last_hidden_state[owner, -1:], comp_hidden[:, :-1]], dim=1)  # (rows, C, H)
+    # positions of the usual (B, L-1) layout: completion token j of row i is target p_i - 1 + j
+    if loss_mask is None:
+        loss_mask = attention_mask[:, 1:].float()
+    layout = prompt_lengths.to(device).unsqueeze(-1) - 1 + torch.arange(completion_len, device=device)
+    layout = layout.clamp(max=input_ids.shape[1] - 2)
+    wanted = loss_mask.to(device).gather(1, layout) * comp_mask > 0
+    logp_flat, ent_flat = sampled_logprobs(head, hidden[wanted], comp_ids[wanted], temperature, with_entropy,
+                                           chunk_tokens, softcap)
+    shape = (rows, input_ids.shape[1] - 1)
+    index = layout[wanted] + torch.arange(rows, device=device).unsqueeze(-1).expand_as(layout)[wanted] * shape[1]
+    logp = torch.zeros(rows * shape[1], device=device, dtype=torch.float32).index_put((index,), logp_flat).view(shape)
+    entropy = None
+    if with_entropy:
+        entropy = torch.zeros(rows * shape[1], device=device, dtype=torch.float32).index_put((index,), ent_flat).view(shape)
+    return logp, entropy

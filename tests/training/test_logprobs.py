@@ -69,3 +69,37 @@ def test_token_logprobs_through_a_model_equal_the_full_logits(tiny_model):
     torch.testing.assert_close(logp[on], want[on], atol=1e-5, rtol=0)
     torch.testing.assert_close(ent[on], want_ent[on], atol=1e-5, rtol=0)
     assert (logp[~on] == 0).all() and (ent[~on] == 0).all()
+
+
+def test_shared_prompt_forward_equals_the_plain_one_values_and_gradients(tiny_model):
+    """Rows sharing prompts (of different lengths), ragged completions: running each distinct
+    prompt once through its KV cache gives the plain path's log-probs, entropies and gradients."""
+    from sparring.training.logprobs import shared_prompt_logprobs
+
+    g = torch.Generator().manual_seed(0)
+    vocab = tiny_model.config.vocab_size
+    prompts = [torch.randint(3, vocab, (n,), generator=g).tolist() for n in (7, 11)]
+    rows = [(prompts[i % 2], torch.randint(3, vocab, (2 + i,), generator=g).tolist()) for i in range(6)]
+    width = max(len(p) + len(c) for p, c in rows)
+    ids = torch.zeros(6, width, dtype=torch.long)
+    attn = torch.zeros(6, width, dtype=torch.long)
+    mask = torch.zeros(6, width - 1)
+    for i, (p, c) in enumerate(rows):
+        ids[i, :len(p) + len(c)] = torch.tensor(p + c)
+        attn[i, :len(p) + len(c)] = 1
+        mask[i, len(p) - 1:len(p) - 1 + len(c)] = 1
+    lengths = torch.tensor([len(p) for p, _ in rows])
+
+    want, want_ent = token_logprobs(tiny_model, ids, attn, 0.8, True, mask)
+    (want.sum() + want_ent.sum()).backward()
+    want_grads = [p.grad.clone() for p in tiny_model.parameters()]
+    tiny_model.zero_grad(set_to_none=True)
+    got, got_ent = shared_prompt_logprobs(tiny_model, ids, attn, lengths, 0.8, True, mask)
+    (got.sum() + got_ent.sum()).backward()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_ent, want_ent, atol=1e-5, rtol=0)
+    for p, w in zip(tiny_model.parameters(), want_grads):
+        torch.testing.assert_close(p.grad, w, atol=1e-5, rtol=1e-4)
+    assert want_grads[0].abs().sum() > 0
+    # rows that share nothing: no gain, the caller takes the plain path
+    assert shared_prompt_logprobs(tiny_model, ids[:2], attn[:2], lengths[:2], 0.8, False, mask[:2]) is None
