@@ -57,20 +57,23 @@ class OpenAIStub:
                 with outer._count:
                     outer.in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
-                try:
+                try:  # the request counts as in flight until its answer is ready, not until it is sent:
+                    # a client thread that has read an answer may send its next request at once
                     with outer._count:
                         mode = outer.script.pop(0) if outer.script else "ok"
                     time.sleep(outer.slow_s if mode == "slow" else outer.delay_s)
                     if mode == "malformed":
-                        return self._raw(200, b'{"choices": [{"text": "[bet]", "finish_')
-                    if mode == "server_error":
-                        return self._reply(500, {"error": "overloaded"})
-                    if mode == "rejected":
-                        return self._reply(400, {"error": "prompt too long"})
-                    self._reply(200, outer.complete(request, mode))
+                        status, data = 200, b'{"choices": [{"text": "[bet]", "finish_'
+                    elif mode == "server_error":
+                        status, data = 500, json.dumps({"error": "overloaded"}).encode()
+                    elif mode == "rejected":
+                        status, data = 400, json.dumps({"error": "prompt too long"}).encode()
+                    else:
+                        status, data = 200, json.dumps(outer.complete(request, mode)).encode()
                 finally:
                     with outer._count:
                         outer.in_flight -= 1
+                self._raw(status, data)
 
             def _reply(self, status: int, payload) -> None:
                 self._raw(status, json.dumps(payload).encode())
