@@ -28,7 +28,7 @@ class Generation:
     completion_ids: list[int]
     logprobs: list[float]  # per completion token, under the sampling temperature
     text: str
-    finish_reason: str  # "stop" (end-of-turn token) | "length"
+    finish_reason: str  # "stop" (end-of-turn token) | "length" | "error" (the backend failed: no completion)
 
 
 @dataclass

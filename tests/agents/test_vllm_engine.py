@@ -120,3 +120,13 @@ def test_vllm_ends_a_turn_at_eos_like_hf(tiny_path, tokenizer):
     assert [(g.completion_ids, g.finish_reason) for g in got] == [(g.completion_ids, g.finish_reason) for g in want]
     assert got[0].finish_reason == "stop" and got[0].completion_ids[-1] == tokenizer.eos_token_id
     assert all(len(g.logprobs) == len(g.completion_ids) for g in got)
+
+
+def test_a_head_size_vllm_cannot_run_on_cpu_is_a_clear_error(tmp_path):
+    """The default tiny model's head size (40) has no vLLM CPU kernel: refused before vLLM starts."""
+    from sparring.training.trainer import Trainer
+
+    cfg = load_config(data={"run": {"output_dir": str(tmp_path / "run"), "steps": 1}, "model": {"device": "cpu"},
+                            "engine": ENGINE, "arenas": [{"name": "kuhn", "game": "kuhn_poker"}]})
+    with pytest.raises(ValueError, match=r"head sizes .* this model's is 40"):
+        Trainer(cfg, show_progress=False)
