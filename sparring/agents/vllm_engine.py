@@ -6,8 +6,9 @@ model without disk or serialisation: after each update `load_weights` streams th
 tensors through vLLM's own loader (which fuses q/k/v and gate/up) inside vLLM's layerwise-reload
 session. The engine is built with `load_format="dummy"` from the model's config alone and gets
 its first weights the same way, so nothing is written but config and tokenizer files. A LoRA
-learner's adapters are folded into each weight as it is streamed (base + B @ A * scale, one
-tensor at a time), never into a merged copy of the model.
+learner's frozen base goes in once; after each update only its adapter goes to vLLM, as a vLLM
+LoRA adapter (a few MB written to a RAM-backed tmpfs, loaded under a new adapter id), so no merged
+copy of the model is ever made and generation runs base + adapter as the learner does.
 
 Log-probs are vLLM's `processed_logprobs`: log-softmax of logits / temperature, the learner's
 convention (with top_p < 1 they are those of the truncated distribution vLLM samples from).
@@ -75,12 +76,18 @@ class VLLMEngine(BatchingFront):
         self._dir = tempfile.TemporaryDirectory(prefix="sparring-vllm-")
         base.config.save_pretrained(self._dir.name)  # the architecture only: weights come by sync
         tokenizer.save_pretrained(self._dir.name)
+        self.lora_rank = _lora_rank(model)
+        lora = {} if self.lora_rank is None else {
+            "enable_lora": True, "max_loras": 1, "max_lora_rank": _vllm_rank(self.lora_rank)}
         self.llm = LLM(model=self._dir.name, load_format="dummy", dtype=str(next(base.parameters()).dtype).split(".")[1],
                        gpu_memory_utilization=options.gpu_memory_utilization, max_model_len=options.max_model_len,
                        enforce_eager=options.enforce_eager, enable_sleep_mode=options.sleep, seed=seed,
-                       logprobs_mode="processed_logprobs", disable_log_stats=True)
+                       logprobs_mode="processed_logprobs", disable_log_stats=True, **lora)
         self._model_config = self.llm.llm_engine.model_config
         self._asleep = False
+        self.lora_request = None  # the learner's adapter as vLLM serves it (LoRA learners)
+        self._adapter_dir = None
+        self._push(hf_weights(model, adapters=False))
         self.load_weights(model)
 
     # ----- generation -----------------------------------------------------------------------
@@ -95,7 +102,8 @@ class VLLMEngine(BatchingFront):
         params = VLLMSampling(n=1, max_tokens=sampling.max_new_tokens, temperature=0.0 if greedy else sampling.temperature,
                               top_p=1.0 if greedy else sampling.top_p, top_k=0, logprobs=0,
                               stop_token_ids=self.stop_ids[1:], ignore_eos=False, detokenize=False)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False,
+                                    lora_request=self.lora_request)
         results = []
         for prompt, out in zip(prompts, outputs):
             seq = out.outputs[0]
@@ -122,14 +130,24 @@ class VLLMEngine(BatchingFront):
             self._asleep = True
 
     def load_weights(self, model) -> None:
-        """Stream `model`'s weights into the running vLLM model (no disk, no merged copy)."""
-        from vllm.model_executor.model_loader.reload import finalize_layerwise_reload, initialize_layerwise_reload
-
+        """Serve `model`'s current weights: streamed into the running vLLM model (no disk, no merged
+        copy); for a LoRA learner only its adapter, as a new vLLM adapter."""
         t0 = time.perf_counter()
         if self._asleep:
             self.llm.wake_up()
             self._asleep = False
-        weights, model_config = hf_weights(model), self._model_config
+        if self.lora_rank is None:
+            self._push(hf_weights(model))
+        else:
+            self._push_adapter(model)
+        self.llm.reset_prefix_cache()  # cached prompt KV was computed with the old weights
+        self.sync_s = time.perf_counter() - t0
+
+    def _push(self, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
+        """Load (name, tensor) pairs through vLLM's own loader in a layerwise-reload session."""
+        from vllm.model_executor.model_loader.reload import finalize_layerwise_reload, initialize_layerwise_reload
+
+        model_config = self._model_config
 
         def load(vllm_model):
             initialize_layerwise_reload(vllm_model)
@@ -138,8 +156,18 @@ class VLLMEngine(BatchingFront):
 
         with torch.no_grad():
             self.llm.apply_model(load)
-        self.llm.reset_prefix_cache()  # cached prompt KV was computed with the old weights
-        self.sync_s = time.perf_counter() - t0
+
+    def _push_adapter(self, model) -> None:
+        """Write the adapter (PEFT format, adapter weights only) to a RAM-backed directory and name it
+        by a new id, so vLLM loads it once, before the next generation."""
+        from vllm.lora.request import LoRARequest
+
+        if self._adapter_dir is None:
+            shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            self._adapter_dir = tempfile.TemporaryDirectory(prefix="sparring-lora-", dir=shm)
+        model.save_pretrained(self._adapter_dir.name)
+        number = 1 if self.lora_request is None else self.lora_request.lora_int_id + 1
+        self.lora_request = LoRARequest(f"learner-{number}", number, self._adapter_dir.name)
 
     def metrics(self) -> dict[str, float]:
         return {"perf/weight_sync_s": self.sync_s}
@@ -154,6 +182,8 @@ class VLLMEngine(BatchingFront):
             del llm
             gc.collect()
         self._dir.cleanup()
+        if self._adapter_dir is not None:
+            self._adapter_dir.cleanup()
 
 
 def _check_cpu_head_size(config) -> None:
@@ -168,9 +198,22 @@ def _check_cpu_head_size(config) -> None:
                          "model.tiny with e.g. hidden_size 128 and num_heads 4, a GPU, or engine.backend hf")
 
 
-def hf_weights(model) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) of `model` as a plain transformers checkpoint would name them; a PEFT LoRA
-    model's adapted weights come out merged one tensor at a time (W + B @ A * scale)."""
+def _lora_rank(model) -> int | None:
+    """The LoRA rank of a PEFT learner; None for a plain model."""
+    config = getattr(model, "peft_config", None)
+    if not config:
+        return None
+    return max(c.r for c in config.values())
+
+
+def _vllm_rank(rank: int) -> int:
+    """The smallest LoRA rank vLLM allocates for that is at least `rank`."""
+    return next(r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank)
+
+
+def hf_weights(model, adapters: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of `model` as a plain transformers checkpoint would name them. For a PEFT
+    LoRA model: the base weights, with `adapters` folded in one tensor at a time (W + B @ A * scale)."""
     if not hasattr(model, "get_base_model"):
         yield from ((name, t.detach()) for name, t in model.state_dict().items())
         return
@@ -182,7 +225,7 @@ def hf_weights(model) -> Iterator[tuple[str, torch.Tensor]]:
         if ".base_layer." in name:
             owner = modules[name.split(".base_layer.")[0]]
             clean = name.replace(".base_layer.", ".")
-            if name.endswith("weight") and not getattr(owner, "merged", False):
+            if adapters and name.endswith("weight") and not getattr(owner, "merged", False):
                 delta = sum(owner.get_delta_weight(a) for a in owner.active_adapters if a in owner.lora_A)
                 yield clean, (tensor + delta).detach()
             else:

