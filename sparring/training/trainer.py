@@ -185,6 +185,9 @@ class Trainer:
         if not rows:
             raise ValueError("warm_start.enabled: no arena supplies warm-start rows "
                              f"(kinds {sorted({a.kind for a in self.cfg.arenas})})")
+        if len({isinstance(r["prompt"], str) for r in rows}) > 1:  # TRL takes one dataset format
+            raise ValueError("warm_start.enabled: the arenas' prompts mix chat messages and plain text "
+                             "(`prompt.style`); one supervised warm start needs one style in every arena")
         return rows
 
     def save(self) -> Path:

@@ -278,3 +278,17 @@ def test_plain_rows_train_through_trl_on_the_rollout_prompt(tiny_model, tokenize
         assert tokenizer(row["prompt"] + row["completion"])["input_ids"][:len(prompt)] == prompt
     stats = run_sft(tiny_model, tokenizer, rows, epochs=1, learning_rate=1e-3, batch_size=8, seed=0)
     assert math.isfinite(stats["warm_start/loss"]) and stats["warm_start/examples"] == 16
+
+
+def test_a_warm_start_over_chat_and_plain_arenas_is_refused_by_name(tmp_path, small_spec_kw):
+    """One SFT dataset takes one prompt format: mixed styles fail before any training, naming why."""
+    from sparring.config import load_config
+    from sparring.training.trainer import Trainer
+
+    cfg = load_config(data={
+        "run": {"output_dir": str(tmp_path / "run"), "steps": 1}, "model": {"tiny": small_spec_kw},
+        "warm_start": {"enabled": True, "examples": 8},
+        "arenas": [{"name": "chat", "game": "kuhn_poker", "prompt": {"style": "chat"}},
+                   {"name": "plain", "game": "tictactoe", "prompt": {"style": "plain"}}]})
+    with pytest.raises(ValueError, match="mix chat messages and plain text"):
+        Trainer(cfg, show_progress=False)
