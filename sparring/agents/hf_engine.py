@@ -65,7 +65,7 @@ class HFEngine(BatchingFront):
         super().__init__(max_batch_size, gather_rounds, generate_in_thread)
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-        self.stop_ids = [self.eos_id] + [_token_id(tokenizer, t) for t in stop_tokens]  # any ends a turn
+        self.stop_ids = end_of_turn_ids(model, tokenizer, stop_tokens)  # any of them ends a turn
         # generate() fills unset fields from the model's own generation config (hub models ship
         # repetition_penalty, top_k, ...), which would sample from a distribution other than
         # the logits we report: a neutral one is swapped in while the engine generates.
@@ -146,6 +146,17 @@ class HFEngine(BatchingFront):
         if model is self.model:
             return
         self.model.load_state_dict(_unwrap(model).state_dict())
+
+def end_of_turn_ids(model, tokenizer, stop_tokens=()) -> list[int]:
+    """Tokens that end a turn: the tokenizer's EOS first, then the model's own generation-config EOS
+    ids (instruct models end turns with e.g. <end_of_turn>, not their tokenizer's EOS), then
+    `engine.stop_tokens`."""
+    ids = [tokenizer.eos_token_id]
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids += configured if isinstance(configured, list) else [configured] if configured is not None else []
+    ids += [_token_id(tokenizer, t) for t in stop_tokens]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
 
 def _token_id(tokenizer, token: str) -> int:
     """The id of a single token named in `engine.stop_tokens`; an error names it otherwise."""

@@ -269,8 +269,8 @@ class OpenAIEngine:
             raise EndpointError("bad_response", f"{len(ids)} tokens for max_tokens={sampling.max_new_tokens}")
         if not all(type(t) is int and 0 <= t < self.vocab_size for t in ids):
             raise EndpointError("bad_response", f"token ids outside the vocabulary of {self.vocab_size}: {ids[:8]}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= 1e-3
-                   for v in values):
+        if not all(isinstance(v, float) or (type(v) is int and abs(v) < 2 ** 53) for v in values) or \
+                not all(math.isfinite(v) and v <= 1e-3 for v in values):
             raise EndpointError("bad_response", f"log-probs must be finite and <= 0: {values[:8]}")
         return ids, [min(float(v), 0.0) for v in values]
 
@@ -416,7 +416,8 @@ def _ids_from_tokens(tokens) -> list[int] | None:
         return None
     ids = []
     for t in tokens:
-        if not (isinstance(t, str) and t.startswith("token_id:") and t[9:].isdigit()):
+        if not (isinstance(t, str) and t.startswith("token_id:") and 0 < len(t) - 9 <= 12
+                and t[9:].isascii() and t[9:].isdigit()):
             return None
         ids.append(int(t[9:]))
     return ids

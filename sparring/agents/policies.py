@@ -49,11 +49,11 @@ class EnginePolicy:
         self.engine = engine
         self.trainable = trainable
         self.temperature = temperature  # overrides the role's (e.g. greedy evaluation)
-        self._prompt_cache: dict[tuple[str, str], list[int]] = {}
+        self._prompt_cache: dict[tuple[Role, str], list[int]] = {}
 
     def prompt_ids(self, role: Role, observation: str) -> list[int]:
         """The role's prompt in its style (chat template or plain text), cached per (role, observation)."""
-        key = (role.name, observation)
+        key = (role, observation)  # the whole role: two arenas may prompt one role name differently
         ids = self._prompt_cache.get(key)
         if ids is None:
             ids = role.prompt_ids(self.engine.tokenizer, observation)

@@ -50,7 +50,7 @@ class VLLMEngine(BatchingFront):
 
     def __init__(self, model, tokenizer, options: VLLMOptions | None = None, max_batch_size: int = 256,
                  stop_tokens: list[str] = (), seed: int = 0) -> None:
-        from sparring.agents.hf_engine import _token_id
+        from sparring.agents.hf_engine import end_of_turn_ids
 
         super().__init__(max_batch_size)
         options = options or VLLMOptions()
@@ -58,8 +58,9 @@ class VLLMEngine(BatchingFront):
         self.tokenizer = tokenizer
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-        self.stop_ids = [self.eos_id] + [_token_id(tokenizer, t) for t in stop_tokens]
+        self.stop_ids = end_of_turn_ids(model, tokenizer, stop_tokens)
         self.sync_s = 0.0
+        self._warned_top_p = False
         _in_process_environment()
         try:
             from vllm import LLM
@@ -99,6 +100,10 @@ class VLLMEngine(BatchingFront):
             return []
         t0 = time.perf_counter()
         greedy = sampling.temperature <= 0
+        if not greedy and sampling.top_p < 1 and not self._warned_top_p:
+            self._warned_top_p = True
+            log.warning("vLLM with top_p=%s: its log-probs are those of the truncated distribution, the learner's "
+                        "of the full one, so PPO ratios start below 1; set loss.tis_cap or top_p 1", sampling.top_p)
         params = VLLMSampling(n=1, max_tokens=sampling.max_new_tokens, temperature=0.0 if greedy else sampling.temperature,
                               top_p=1.0 if greedy else sampling.top_p, top_k=0, logprobs=0,
                               stop_token_ids=self.stop_ids[1:], ignore_eos=False, detokenize=False)
@@ -194,8 +199,8 @@ def _check_cpu_head_size(config) -> None:
     supported = CPUAttentionBackend.get_supported_head_sizes()
     if size not in supported:
         raise ValueError(f"engine.backend vllm: vLLM's CPU attention supports head sizes {supported}, and this "
-                         f"model's is {size} (the default tiny model: hidden_size 160 / 4 heads = 40); use "
-                         "model.tiny with e.g. hidden_size 128 and num_heads 4, a GPU, or engine.backend hf")
+                         f"model's is {size}; for the tiny model set model.tiny so that hidden_size / num_heads is "
+                         "one of them (e.g. hidden_size 128, num_heads 4), or use a GPU, or engine.backend hf")
 
 
 def _lora_rank(model) -> int | None:
@@ -208,7 +213,10 @@ def _lora_rank(model) -> int | None:
 
 def _vllm_rank(rank: int) -> int:
     """The smallest LoRA rank vLLM allocates for that is at least `rank`."""
-    return next(r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank)
+    ranks = (8, 16, 32, 64, 128, 256, 320, 512)
+    if rank > ranks[-1]:
+        raise ValueError(f"model.lora.r={rank}: vLLM serves LoRA ranks up to {ranks[-1]}")
+    return next(r for r in ranks if r >= rank)
 
 
 def hf_weights(model, adapters: bool = True) -> Iterator[tuple[str, torch.Tensor]]:

@@ -155,10 +155,11 @@ class GameTask:
         positions: dict[tuple, Game] = {}  # a group's completions share their position
         rewards, invalid = [], 0
         for i, completion in enumerate(completions):
-            key = (games[i], options[i], int(seeds[i]), histories[i])
+            opts = json.loads(options[i]) if isinstance(options[i], str) else options[i]
+            opts = self.game_options if opts is None else opts  # as `score` keys its play-outs
+            hist = json.loads(histories[i]) if isinstance(histories[i], str) else list(histories[i])
+            key = (games[i], json.dumps(opts, sort_keys=True), int(seeds[i]), json.dumps(hist))
             if key not in positions:
-                opts = json.loads(options[i]) if isinstance(options[i], str) else options[i]
-                hist = json.loads(histories[i]) if isinstance(histories[i], str) else list(histories[i])
                 positions[key] = self.position(key[2], hist, games[i], opts)
             value = self._score(positions[key], completion_text(completion), ids[i], key)
             invalid += value is None

@@ -62,5 +62,5 @@ def latest(run_dir: str | Path) -> Path | None:
 def load_state(path: Path) -> tuple[dict, dict]:
     """(trainer_state from JSON, {'learner':..., 'rng':...} from torch)."""
     trainer_state = json.loads((path / STATE_FILE).read_text())
-    blob = torch.load(path / OPTIM_FILE, weights_only=False)
+    blob = torch.load(path / OPTIM_FILE, weights_only=False, map_location="cpu")  # any device resumes
     return trainer_state, blob

@@ -72,7 +72,7 @@ class MasterWeights:
             p.copy_(m)
 
     def state_dict(self) -> list[torch.Tensor]:
-        return [m.detach().clone() for _, m in self.pairs]
+        return [m.detach().to("cpu", copy=True) for _, m in self.pairs]
 
     @torch.no_grad()
     def load_state_dict(self, masters: list[torch.Tensor]) -> None:

@@ -23,6 +23,10 @@ def lm_parts(model):
     projection, and the final logit soft-capping some models apply (Gemma 2; None when absent).
     PEFT models are unwrapped; their LoRA layers live inside these modules and stay active."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    scaled = {k: getattr(base.config, k, None) for k in ("logits_scaling", "logit_scale")}
+    if any(v not in (None, 1, 1.0) for v in scaled.values()):
+        raise NotImplementedError(f"{type(base).__name__} rescales its logits ({scaled}); sparring's log-probs "
+                                  "project hidden states with the LM head alone and would differ from the model's")
     body, head = base.get_decoder(), base.get_output_embeddings()
     if body is None or head is None:
         raise TypeError(f"{type(base).__name__} exposes no decoder / output embeddings; sparring needs a "
@@ -155,14 +159,18 @@ def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, tem
     GRPO groups and repeated game positions put the same prompt in many rows; the prompt is often
     most of each row's tokens. The distinct prompts run once (left-padded, with their KV cache),
     the cache is expanded to the rows, and only the completions run per row; gradients flow back
-    through the shared cache into the prompt pass. Same result as `token_logprobs` (tested); None
-    when the rows share too little to gain (the caller then runs the plain path).
+    through the shared cache into the prompt pass. Same result as `token_logprobs` at the trained
+    (completion) positions (tested; prompt positions are 0 here); None when the rows share too little
+    to gain, or the model's cache is not plain K/V per layer (hybrid / recurrent models): the caller
+    then runs the plain path.
     """
     rows = input_ids.shape[0]
     lengths = prompt_lengths.tolist()
-    keys = [tuple(input_ids[i, :lengths[i]].tolist()) for i in range(rows)]
+    totals = attention_mask.sum(-1).tolist()
+    id_rows = input_ids.tolist()  # one transfer, not one per row
+    keys = [tuple(id_rows[i][:lengths[i]]) for i in range(rows)]
     distinct = list(dict.fromkeys(keys))
-    if len(distinct) > 0.75 * rows:
+    if len(distinct) > 0.75 * rows or max(t - p for t, p in zip(totals, lengths)) <= 0:
         return None
     body, head, softcap = lm_parts(model)
     device = input_ids.device
@@ -175,20 +183,23 @@ def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, tem
         prompt_mask[u, width - len(k):] = 1
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     out = body(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True)
-    owner = torch.tensor([distinct.index(k) for k in keys], device=device)
     cache = out.past_key_values
-    for layer in cache.layers:
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(isinstance(getattr(layer, "keys", None), torch.Tensor) for layer in layers):
+        return None  # recurrent / hybrid layers (no plain K/V to expand): the plain path
+    owner = torch.tensor([distinct.index(k) for k in keys], device=device)
+    for layer in layers:
         layer.keys, layer.values = layer.keys.index_select(0, owner), layer.values.index_select(0, owner)
     # the completions, right-padded, after their row's prompt
-    total = attention_mask.sum(-1)
-    completion_len = int((total - prompt_lengths).max())
+    completion_len = max(t - p for t, p in zip(totals, lengths))
     comp_ids = torch.zeros((rows, completion_len), dtype=torch.long, device=device)
     comp_mask = torch.zeros((rows, completion_len), dtype=torch.long, device=device)
     for i in range(rows):
-        c = int(total[i]) - lengths[i]
+        c = totals[i] - lengths[i]
         comp_ids[i, :c] = input_ids[i, lengths[i]:lengths[i] + c]
         comp_mask[i, :c] = 1
     comp_positions = prompt_lengths.to(device).unsqueeze(-1) + torch.arange(completion_len, device=device)
+    comp_positions = comp_positions.masked_fill(comp_mask == 0, 0)  # padding: no position past the row's end
     comp_hidden = body(input_ids=comp_ids, attention_mask=torch.cat([prompt_mask[owner], comp_mask], dim=-1),
                        position_ids=comp_positions, past_key_values=cache, use_cache=True).last_hidden_state
     # hidden state predicting completion token j: the prompt's last for j = 0, completion j - 1 after

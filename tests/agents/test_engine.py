@@ -254,3 +254,21 @@ def test_a_failing_batch_is_reported_to_its_waiters_and_the_engine_goes_on(engin
     bad, good = asyncio.run(main())
     assert isinstance(bad[0], Exception)  # an out-of-vocabulary id fails loudly, never silently
     assert isinstance(good, Generation) and good.prompt_ids == kuhn_prompts[1]
+
+
+def test_prompt_cache_tells_apart_roles_that_share_a_name(tokenizer):
+    """Two arenas of one game may prompt the same role name differently; each gets its own prompt."""
+    from sparring.agents.policies import EnginePolicy
+    from sparring.agents.roles import Role
+
+    class _Engine:
+        pass
+
+    engine = _Engine()
+    engine.tokenizer = tokenizer
+    policy = EnginePolicy(engine)
+    plain = Role("tictactoe/p0")
+    briefed = Role("tictactoe/p0", system_prompt="You are careful.", answer_format="boxed",
+                   user_template="{observation}\nPut your move in \\boxed{}.")
+    a, b = policy.prompt_ids(plain, "board"), policy.prompt_ids(briefed, "board")
+    assert a != b and b == briefed.prompt_ids(tokenizer, "board") and a == plain.prompt_ids(tokenizer, "board")

@@ -298,3 +298,11 @@ def test_a_training_run_samples_from_the_server_and_keeps_it_on_policy(stub, tmp
     served = stub.model.state_dict()
     assert all(torch.equal(served[k], v) for k, v in learner.items())
     assert any(not torch.equal(initial[k], v) for k, v in learner.items())
+
+
+def test_token_id_spellings_that_are_not_plain_integers_are_rejected_not_raised():
+    from sparring.agents.openai_engine import _ids_from_tokens
+
+    assert _ids_from_tokens(["token_id:12", "token_id:7"]) == [12, 7]
+    for bad in (["token_id:²"], ["token_id:" + "9" * 5000], ["token_id:"], ["token_id:-3"], [12]):
+        assert _ids_from_tokens(bad) is None

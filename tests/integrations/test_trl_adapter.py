@@ -126,3 +126,11 @@ def test_grpo_trainer_runs_two_steps(tiny_path, tokenizer, tmp_path, style):
             assert r == task.score(c, seed, json.loads(history), completion_ids=ids)
     logged = [h for h in trainer.state.log_history if "reward" in h]
     assert len(logged) == 2 and all("sparring/invalid_rate" in h for h in logged)
+
+
+def test_columns_as_lists_and_dicts_score_like_their_json(tokenizer):
+    """TRL may hand columns over decoded (lists, dicts) rather than as JSON strings."""
+    task = GameTask("tictactoe", invalid_penalty=-2.5)
+    as_json = rewards(task, ["[2]", "[5]"])
+    decoded = task.reward([None] * 2, ["[2]", "[5]"], seed=[0, 0], history=[list(X_WINS)] * 2, game_options=[{}] * 2)
+    assert decoded == as_json
