@@ -62,8 +62,15 @@ class MasterWeights:
         self.pairs = [(p, m) for p, m in zip(params, self.params) if m is not p]
 
     def to_masters(self) -> None:
+        """Add each low-precision gradient to its master's float32 gradient and clear it; called after
+        every micro-batch, so a minibatch's gradients sum in float32, not in bf16."""
         for p, m in self.pairs:
-            m.grad = None if p.grad is None else p.grad.float()
+            if p.grad is None:
+                continue
+            if m.grad is None:
+                m.grad = p.grad.float()
+            else:
+                m.grad.add_(p.grad)
             p.grad = None
 
     @torch.no_grad()
@@ -144,7 +151,7 @@ class Learner:
                 self.optimizer.zero_grad(set_to_none=True)
                 for mb in group:
                     tokens += self._accumulate(mb, steps, totals, on_policy=epoch == 0 and index == 0)
-                self.masters.to_masters()
+                    self.masters.to_masters()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.masters.params, self.grad_clip))
                 self.optimizer.step()
                 self.masters.from_masters()

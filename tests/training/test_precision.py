@@ -111,3 +111,18 @@ def test_a_bf16_run_shares_weights_and_resumes_its_masters(tmp_path, small_spec_
             assert torch.equal(a.detach(), b)
     finally:
         resumed.close()
+
+
+def test_low_precision_gradients_sum_in_float32_across_micro_batches():
+    """Each micro-batch's bf16 gradient is added to the float32 master's, not summed in bf16 first."""
+    from sparring.training.learner import MasterWeights
+
+    p = torch.nn.Parameter(torch.zeros(4, dtype=torch.bfloat16))
+    masters = MasterWeights([p])
+    for _ in range(300):  # summed in bf16, 256 + 1 rounds back to 256 (its spacing there is 2)
+        p.grad = torch.ones(4, dtype=torch.bfloat16)
+        masters.to_masters()
+    (m,) = masters.params
+    assert p.grad is None and m.grad.dtype == torch.float32
+    want = 300.0
+    assert torch.allclose(m.grad, torch.full((4,), want))
