@@ -12,25 +12,14 @@ adds no dependency; concurrency is bounded by asyncio's default thread pool.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
-import socket
-import urllib.error
-import urllib.request
 from collections import Counter
 
+from sparring.agents.http_client import EndpointError, send
 from sparring.agents.policies import _turn
 from sparring.agents.roles import Role
 from sparring.types import Turn
-
-
-class EndpointError(Exception):
-    """One failed request; `kind` names the failure for the counters."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class OpenAIChatPolicy:
@@ -63,23 +52,7 @@ class OpenAIChatPolicy:
     def _post(self, messages: list[dict[str, str]]) -> str:
         body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature,
                            "max_tokens": self.max_tokens}).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as e:
-            detail = e.read(300).decode("utf-8", "replace") if e.fp else ""
-            raise EndpointError("http", f"HTTP {e.code}: {detail}".strip()) from None
-        except (TimeoutError, socket.timeout):
-            raise EndpointError("timeout", f"no answer within {self.timeout_s:g} s") from None
-        except urllib.error.URLError as e:
-            kind = "timeout" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "connection"
-            raise EndpointError(kind, f"{kind}: {e.reason}") from None
-        except (OSError, http.client.HTTPException) as e:  # resets, truncated bodies and the like
-            raise EndpointError("connection", f"connection: {e}") from None
+        raw = send(self.url, timeout_s=self.timeout_s, body=body, api_key=self.api_key)
         try:
             content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):

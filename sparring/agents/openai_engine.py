@@ -41,16 +41,12 @@ Uses only the standard library for HTTP (`urllib` in a thread pool), so it adds 
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import logging
 import math
 import os
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +55,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sparring.agents.http_client import EndpointError, send
 from sparring.types import Generation, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -105,15 +102,6 @@ class OpenAIEngineOptions(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
-
-
-class EndpointError(Exception):
-    """One failed request; `kind` names the failure for the counters, `status` the HTTP status."""
-
-    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
 
 
 class MissingFieldError(RuntimeError):
@@ -297,27 +285,13 @@ class OpenAIEngine:
     def _http(self, method: str, url: str, body: bytes | None = None, content_type: str = "application/json",
               limit: int = MAX_RESPONSE_BYTES, headers: dict[str, str] | None = None) -> bytes:
         """The body of a 2xx answer; EndpointError for every other outcome."""
-        headers = {"Content-Type": content_type, **(headers or {})}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.options.timeout_s) as response:
-                raw = response.read(limit + 1)
-        except urllib.error.HTTPError as e:
-            detail = e.read(300).decode("utf-8", "replace") if e.fp else ""
-            kind = "server_error" if e.code >= 500 or e.code == 429 else "rejected"
-            raise EndpointError(kind, f"HTTP {e.code}: {detail}".strip(), e.code) from None
-        except (TimeoutError, socket.timeout):
-            raise EndpointError("timeout", f"no answer within {self.options.timeout_s:g} s") from None
-        except urllib.error.URLError as e:
-            kind = "timeout" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "connection"
-            raise EndpointError(kind, f"{kind}: {e.reason}") from None
-        except (OSError, http.client.HTTPException) as e:  # resets, truncated bodies and the like
-            raise EndpointError("connection", f"connection: {e}") from None
-        if len(raw) > limit:
-            raise EndpointError("bad_response", f"answer larger than {limit} bytes")
-        return raw
+            return send(url, timeout_s=self.options.timeout_s, body=body, method=method, api_key=self.api_key,
+                        headers={"Content-Type": content_type, **(headers or {})}, limit=limit)
+        except EndpointError as e:
+            if e.kind == "http":  # retried if the server may recover, not if it refused the request
+                e.kind = "server_error" if e.status >= 500 or e.status == 429 else "rejected"
+            raise
 
     def _check_server(self) -> None:
         """Fail at start, naming the option, when no server answers or it does not serve `model`."""
