@@ -341,10 +341,11 @@ class OpenAIEngine:
                 "weight_sync: http with a server that has the /sparring/weights endpoint (docs/engines.md).")
         from safetensors.torch import save
 
-        from sparring.agents.hf_engine import _unwrap
+        from sparring.agents.vllm_engine import hf_weights
 
         t0 = time.perf_counter()
-        chunks = _chunks(_unwrap(model).state_dict(), int(self.options.weight_chunk_mb * (1 << 20)))
+        shared = {p.untyped_storage().data_ptr() for p in model.parameters()}  # tied weights live here
+        chunks = _chunks(hf_weights(model), int(self.options.weight_chunk_mb * (1 << 20)), shared)
         for i, chunk in enumerate(chunks):
             data = save(chunk)
             answer = self._push(data, f"{i + 1}/{len(chunks)}")
@@ -397,17 +398,20 @@ def _ids_from_tokens(tokens) -> list[int] | None:
     return ids
 
 
-def _chunks(state: dict, limit: int) -> list[dict]:
-    """The state dict as CPU tensors in chunks of at most `limit` bytes (a larger tensor alone);
-    tensors sharing storage (tied embeddings) are sent once, under their first name."""
+def _chunks(weights, limit: int, shared: set[int] = frozenset()) -> list[dict]:
+    """(name, tensor) pairs as CPU tensors in chunks of at most `limit` bytes (a larger tensor alone),
+    each moved to the CPU as it comes (a LoRA model's weights are folded one at a time). Tensors on
+    the same storage among `shared` (the model's parameters: tied embeddings) are sent once, under
+    their first name; fresh tensors are never compared, as a freed one's address can be reused."""
     seen: set[tuple[int, int]] = set()
     chunks: list[dict] = [{}]
     size = 0
-    for name, tensor in state.items():
+    for name, tensor in weights:
         key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
-        if key in seen:
-            continue
-        seen.add(key)
+        if key[0] in shared:
+            if key in seen:
+                continue
+            seen.add(key)
         nbytes = tensor.numel() * tensor.element_size()
         if chunks[-1] and size + nbytes > limit:
             chunks.append({})
