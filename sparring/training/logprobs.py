@@ -52,35 +52,40 @@ class _LinearHeadLogprobs(torch.autograd.Function):
     d logp_t / dz = onehot(t) - p,  d H / dz = -p * (log p + H)."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, temperature, softcap, chunk):
+    def forward(ctx, hidden, weight, targets, temperature, softcap, chunk, with_entropy):
         logps, entropies = [], []
         for start in range(0, hidden.shape[0], chunk):  # in place where possible: two (chunk, V) at most
             logp_all = torch.log_softmax(_scaled_logits(hidden[start:start + chunk], weight, temperature, softcap), -1)
             logps.append(logp_all.gather(-1, targets[start:start + chunk].unsqueeze(-1)).squeeze(-1))
-            entropies.append(logp_all.exp().mul_(logp_all).sum(-1).neg_())
+            if with_entropy:  # not asked for (reference model, TIS): two (chunk, V) passes saved
+                entropies.append(logp_all.exp().mul_(logp_all).sum(-1).neg_())
             del logp_all
         ctx.save_for_backward(hidden, weight, targets)
-        ctx.settings = (temperature, softcap, chunk)
+        ctx.settings = (temperature, softcap, chunk, with_entropy)
         empty = hidden.new_zeros(0, dtype=torch.float32)
         return (torch.cat(logps) if logps else empty), (torch.cat(entropies) if entropies else empty)
 
     @staticmethod
     def backward(ctx, grad_logp, grad_entropy):
         hidden, weight, targets = ctx.saved_tensors
-        temperature, softcap, chunk = ctx.settings
+        temperature, softcap, chunk, with_entropy = ctx.settings
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) \
             if ctx.needs_input_grad[1] else None
         for start in range(0, hidden.shape[0], chunk):
             h, t = hidden[start:start + chunk], targets[start:start + chunk]
-            g_logp, g_ent = grad_logp[start:start + chunk, None], grad_entropy[start:start + chunk, None]
+            g_logp = grad_logp[start:start + chunk, None]
             logits = (h @ weight.T).float()
             capped = logits.div_(softcap).tanh_() if softcap else None
             logp_all = torch.log_softmax((capped * softcap if softcap else logits).div_(temperature), -1)
             del logits
             grad = logp_all.exp()
-            entropy = (grad * logp_all).sum(-1, keepdim=True).neg_()
-            grad.mul_(logp_all.add_(entropy).mul_(g_ent).add_(g_logp)).neg_()  # -p * (g_logp + g_ent (log p + H))
+            if with_entropy:
+                g_ent = grad_entropy[start:start + chunk, None]
+                entropy = (grad * logp_all).sum(-1, keepdim=True).neg_()
+                grad.mul_(logp_all.add_(entropy).mul_(g_ent).add_(g_logp)).neg_()  # -p * (g_logp + g_ent (log p + H))
+            else:
+                grad.mul_(g_logp).neg_()  # -p * g_logp
             del logp_all
             grad.scatter_add_(-1, t.unsqueeze(-1), g_logp)  # + g_logp * onehot(t)
             grad.div_(temperature)
@@ -96,7 +101,7 @@ class _LinearHeadLogprobs(torch.autograd.Function):
                 else:
                     grad_weight.add_(grad.T @ h)
         grad_weight = grad_weight.to(weight.dtype) if grad_weight is not None else None
-        return grad_hidden, grad_weight, None, None, None, None
+        return grad_hidden, grad_weight, None, None, None, None, None
 
 
 def _scaled_logits(hidden, weight, temperature: float, softcap):
@@ -112,7 +117,8 @@ def sampled_logprobs(head, hidden: torch.Tensor, targets: torch.Tensor, temperat
     computed `chunk_tokens` rows at a time; temperature <= 0 means 1 (greedy sampling)."""
     temperature = temperature if temperature > 0 else 1.0
     if isinstance(head, torch.nn.Linear) and head.bias is None:
-        logp, entropy = _LinearHeadLogprobs.apply(hidden, head.weight, targets, temperature, softcap, chunk_tokens)
+        logp, entropy = _LinearHeadLogprobs.apply(hidden, head.weight, targets, temperature, softcap, chunk_tokens,
+                                                  with_entropy)
         return logp, entropy if with_entropy else None
     logps, entropies = [], []
     grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))

@@ -103,3 +103,24 @@ def test_shared_prompt_forward_equals_the_plain_one_values_and_gradients(tiny_mo
     assert want_grads[0].abs().sum() > 0
     # rows that share nothing: no gain, the caller takes the plain path
     assert shared_prompt_logprobs(tiny_model, ids[:2], attn[:2], lengths[:2], 0.8, False, mask[:2]) is None
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_logprobs_without_entropy_have_the_plain_gradients(fused):
+    """The reference / TIS passes ask for log-probs only; their gradients match float64 too."""
+    torch.manual_seed(2)
+    head = torch.nn.Linear(16, 5000, bias=not fused)
+    with torch.no_grad():
+        head.weight.mul_(5.0)
+    hidden = torch.randn(70, 16, requires_grad=True)
+    targets = torch.randint(0, 5000, (70,))
+    logp, ent = sampled_logprobs(head, hidden, targets, 0.9, with_entropy=False, chunk_tokens=16)
+    assert ent is None
+    logp.sum().backward()
+    head64 = copy.deepcopy(head).double()
+    hidden64 = hidden.detach().double().requires_grad_()
+    want, _ = _plain(head64, hidden64, targets, 0.9)
+    torch.testing.assert_close(logp, want.detach(), atol=1e-5, rtol=0)
+    want.sum().backward()
+    torch.testing.assert_close(hidden.grad.double(), hidden64.grad, atol=1e-4, rtol=0)
+    torch.testing.assert_close(head.weight.grad.double(), head64.weight.grad, atol=1e-4, rtol=0)
