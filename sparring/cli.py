@@ -84,12 +84,19 @@ def _model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
 def cmd_eval(args) -> int:
     """Dispatch: --elo / --elo-from rank players; otherwise --model against every --opponent.
     (A further mode, e.g. --benchmark, adds one branch here and one function.)"""
+    if args.temperature is None:  # exploitability scores the sampling policy; games are played greedily
+        args.temperature = 1.0 if args.exploitability else 0.0
     if args.benchmark:
         from sparring.evals.cli import cmd_benchmark
 
         return cmd_benchmark(args)
     if not args.game:
         raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning)")
+    if args.exploitability:
+        from sparring.evals.exploitability_cli import cmd_exploitability
+
+        args.game_options, args.prompt = _game_options(args.game_option), _prompt_config(args)
+        return cmd_exploitability(args, UsageError)
     if args.elo or args.elo_from:
         return _eval_elo(args)
     if not args.model:
@@ -333,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable with the key for openai: opponents ('' for none)")
     e.add_argument("--episodes", type=int, default=1000, help="games per seat (per pairing with --elo)")
-    e.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    e.add_argument("--temperature", type=float, default=None,
+                   help="0 = greedy (the default for games; --exploitability defaults to 1, the sampling policy)")
     e.add_argument("--max-new-tokens", type=int, default=8)
     _prompt_flags(e)
     e.add_argument("--seed", type=int, default=0)
@@ -348,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     from sparring.evals.cli import add_benchmark_args
 
     add_benchmark_args(e)  # --benchmark humaneval|code_reasoning and its options
+    from sparring.evals.exploitability_cli import add_exploitability_args
+
+    add_exploitability_args(e)  # --exploitability, --scripted, --cfr-iterations
     e.set_defaults(fn=cmd_eval)
     pl = sub.add_parser("play", help="play a game in the terminal against a model (or two humans)")
     pl.add_argument("game")

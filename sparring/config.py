@@ -474,6 +474,11 @@ class EvalConfig(_Strict):
     """Decoding temperature at evaluation (0: greedy)."""
     at_start: bool = False
     """Also evaluate before the first step."""
+    exploitability: bool = False
+    """Also log each game arena's exploitability (`eval/<arena>/exploitability`, NashConv and each
+    seat's best-response value), computed exactly with OpenSpiel at the roles' sampling
+    temperature: set it for small zero-sum games with an OpenSpiel twin (kuhn_poker, openspiel:*
+    games such as leduc_poker) to see how far self-play is from an equilibrium; needs open_spiel."""
 
 
 class MetricsConfig(_Strict):
@@ -546,6 +551,18 @@ class ExperimentConfig(_Strict):
                                  "advantages by a standard deviation (a rare state would keep the normalised "
                                  "advantage, a recurring one a raw return difference); use rae, dr_grpo or "
                                  "reinforce for those roles, or credit.baseline: sequence")
+        return self
+
+    @model_validator(mode="after")
+    def _exploitability_needs_a_twin(self):
+        if self.eval.exploitability:
+            from sparring.evals.exploitability import twin_problem
+
+            for arena in self.arenas:
+                game = getattr(arena, "game", None)  # only game arenas have one
+                problem = twin_problem(game, getattr(arena, "game_options", {})) if game else None
+                if problem:
+                    raise ValueError(f"eval.exploitability: arena {arena.name!r}: {problem}")
         return self
 
     @model_validator(mode="after")

@@ -141,6 +141,7 @@ class GameArena(Arena):
         self.eval_engine = eval_engine  # the rollout engine, for a greedy evaluation policy
         self.seed = seed  # the run seed
         self.index = index  # position among the run's arenas
+        self.model = self.tokenizer = None  # the learner's model, for eval.exploitability
 
     @classmethod
     def from_config(cls, cfg: GameArenaConfig, ctx: ArenaContext) -> GameArena:
@@ -153,9 +154,11 @@ class GameArena(Arena):
                                   device=ctx.model_config.device if ctx.model_config else "cpu",
                                   engine=ctx.engine_config, run_dir=run_dir, initial_model=ctx.model,
                                   tokenizer=ctx.tokenizer)
-        return cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
-                   InvalidActionRule.from_config(cfg.invalid_action), cfg.random_opening,
-                   eval_engine=ctx.engine, seed=ctx.seed, index=ctx.index)
+        arena = cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
+                    InvalidActionRule.from_config(cfg.invalid_action), cfg.random_opening,
+                    eval_engine=ctx.engine, seed=ctx.seed, index=ctx.index)
+        arena.model, arena.tokenizer = ctx.model, ctx.tokenizer  # scored for exploitability
+        return arena
 
     def _open(self, game, seed: int) -> int:
         """Play the episode's random opening moves (seeded by the episode); returns how many."""
@@ -265,7 +268,14 @@ class GameArena(Arena):
         policy = EnginePolicy(self.eval_engine, trainable=False, temperature=cfg.temperature)
         result = await evaluate_async(policy, RandomPolicy(seed=self.seed + 17), self.game_name, self.roles,
                                       cfg.episodes, self.game_options, self.invalid, "random")
-        return result.metrics(f"eval/{self.name}/vs_random")
+        metrics = result.metrics(f"eval/{self.name}/vs_random")
+        if cfg.exploitability and self.model is not None:
+            from sparring.evals import exploitability
+
+            twin = exploitability.twin(self.game_name, self.game_options)
+            probs = exploitability.model_probs(self.model, self.tokenizer, self.roles)
+            metrics.update(exploitability.evaluate(twin, probs).metrics(f"eval/{self.name}"))
+        return metrics
 
     @classmethod
     def warm_start_rows(cls, cfg: GameArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,

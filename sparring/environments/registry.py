@@ -53,3 +53,12 @@ def make(name: str, **options: Any):
 
 def names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def _openspiel(spec: str, **options: Any):
+    from sparring.environments.openspiel_adapter import OpenSpielGame  # lazy: optional extra
+
+    return OpenSpielGame(spec, **options)
+
+
+register_prefix("openspiel", _openspiel)
