@@ -30,6 +30,7 @@ lazily, on the first OpenSpiel game.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Hashable
 
@@ -215,7 +216,7 @@ class OpenSpielGame(Game):
     def __deepcopy__(self, memo: dict) -> "OpenSpielGame":
         copy_ = object.__new__(type(self))
         copy_.__dict__.update(self.__dict__)
-        copy_.rng = memo.get(id(self.rng), self.rng)  # Game.clone passes the rng copy in memo
+        copy_.rng = copy.deepcopy(self.rng, memo)  # Game.clone passes its cheap rng copy in memo
         copy_.state = self.state.clone()
         return copy_
 
