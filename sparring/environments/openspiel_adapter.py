@@ -118,8 +118,9 @@ class OpenSpielGame(Game):
 
     spec:        OpenSpiel game string, e.g. "kuhn_poker", "liars_dice(numdice=1,dice_sides=4)"
     turn_based:  play a simultaneous-move game through OpenSpiel's turn-based conversion
-    view:        "auto" (information state, else observation string), "information_state" or
-                 "observation" (imperfect recall where the game defines it so)
+    view:        "auto" (the observation string, i.e. the board, for perfect-information games;
+                 else the information state), "information_state" or "observation" (imperfect
+                 recall where the game defines it so)
     """
 
     def __init__(self, spec: str, *, turn_based: bool = False, view: str = "auto") -> None:
@@ -131,9 +132,9 @@ class OpenSpielGame(Game):
         kind = self.game.get_type()
         self.short_name = spec.partition("(")[0]
         self.num_players = self.game.num_players()
-        self.zero_sum = kind.utility == _pyspiel().GameType.Utility.ZERO_SUM
-        self.max_turns = self.game.max_game_length()
         pyspiel = _pyspiel()
+        self.zero_sum = kind.utility == pyspiel.GameType.Utility.ZERO_SUM
+        self.max_turns = self.game.max_game_length()
         perfect = kind.information == pyspiel.GameType.Information.PERFECT_INFORMATION
         if view == "auto":  # a board for perfect-information games, else the player's recall
             view = "observation" if perfect and kind.provides_observation_string or \

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pickle
 
+import pyspiel  # open_spiel is a dependency: no skip
 import pytest
 
-pyspiel = pytest.importorskip("pyspiel")
-
-from sparring.environments import IllegalAction, make  # noqa: E402
-from sparring.environments.checker import check  # noqa: E402
-from sparring.evals.exploitability import kuhn_native  # noqa: E402
+from sparring.environments import IllegalAction, make
+from sparring.environments.checker import check
+from sparring.evals.exploitability import kuhn_native
 
 GAMES = [
     ("openspiel:kuhn_poker", {}),
