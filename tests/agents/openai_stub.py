@@ -19,7 +19,37 @@ from sparring.agents.hf_engine import HFEngine
 from sparring.types import SamplingParams
 
 
-class OpenAIStub:
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and writes JSON bodies."""
+
+    def send_body(self, status: int, data: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout)
+
+    def log_message(self, *args):
+        pass
+
+
+class LocalServer:
+    """A threaded HTTP server on a free local port; `url` is its /v1 root."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class OpenAIStub(LocalServer):
     def __init__(self, model, tokenizer, served_name: str = "tiny", weights: bool = True, delay_s: float = 0.0,
                  slow_s: float = 2.0) -> None:
         self.model = model
@@ -38,7 +68,7 @@ class OpenAIStub:
         self._count = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path == "/v1/models":
                     return self._reply(200, {"object": "list", "data": [{"id": outer.served_name}]})
@@ -73,28 +103,12 @@ class OpenAIStub:
                 finally:
                     with outer._count:
                         outer.in_flight -= 1
-                self._raw(status, data)
+                self.send_body(status, data)
 
             def _reply(self, status: int, payload) -> None:
-                self._raw(status, json.dumps(payload).encode())
+                self.send_body(status, json.dumps(payload).encode())
 
-            def _raw(self, status: int, data: bytes) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def complete(self, request: dict, mode: str) -> dict:
         """A vLLM-style completion answer for `request` (prompt as token ids)."""
@@ -131,7 +145,3 @@ class OpenAIStub:
             self.model.load_state_dict(tensors, strict=False)
         self.weight_posts.append((chunk, len(tensors)))
         return 200, {"loaded": len(tensors)}
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -12,14 +12,13 @@ import json
 import operator
 import random
 import sys
-import threading
 import time
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
+from openai_stub import LocalServer, QuietHandler
 
 from sparring.agents import RandomPolicy, Role, seat_roles
 from sparring.agents.opponents import PoolOpponent, build_opponent, not_applicable, opponent_config
@@ -514,7 +513,7 @@ def test_trainer_runs_three_steps_against_a_pool(tmp_path):
 
 
 # ----- OpenAI-compatible endpoint ---------------------------------------------------------------------
-class FakeServer:
+class FakeServer(LocalServer):
     """A local chat-completions server answering from a queue of (status, body, delay_s)."""
 
     def __init__(self):
@@ -522,7 +521,7 @@ class FakeServer:
         self.requests: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
@@ -533,26 +532,9 @@ class FakeServer:
                     prompt = json.loads(body)["messages"][-1]["content"]
                     status, reply, delay = 200, _completion(prompt.split("Legal: ")[1].split()[0]), 0
                 time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self.send_body(status, reply)
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def _completion(text: str) -> bytes:
