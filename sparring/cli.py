@@ -59,21 +59,28 @@ def _game_options(pairs: list[str] | None) -> dict:
     return options
 
 
-def _model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
-    """A frozen EnginePolicy of a model ('tiny', a directory or a hub id) on engine `backend`;
-    sampling comes from the role."""
-    from sparring.agents.engines import make_engine
+def load_model_arg(name: str):
+    """(model, tokenizer) of a command-line model ('tiny', a directory or a hub id); UsageError
+    naming the model when it cannot be loaded."""
     from sparring.agents.models import load_model, load_tokenizer, resolve
-    from sparring.config import EngineConfig
-    from sparring.agents.policies import EnginePolicy
 
     path = resolve(name)
     if path.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(path)):
         raise UsageError(f"model {name!r}: no such directory")
     try:
-        model, tok = load_model(path), load_tokenizer(path)
+        return load_model(path), load_tokenizer(path)
     except (OSError, ValueError) as e:  # a missing directory reads as a malformed hub id to transformers
         raise UsageError(f"cannot load model {name!r}: {e}") from None
+
+
+def _model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
+    """A frozen EnginePolicy of a model ('tiny', a directory or a hub id) on engine `backend`;
+    sampling comes from the role."""
+    from sparring.agents.engines import make_engine
+    from sparring.config import EngineConfig
+    from sparring.agents.policies import EnginePolicy
+
+    model, tok = load_model_arg(name)
     try:
         engine_cfg = EngineConfig(backend=backend, max_batch_size=max_batch_size)
     except ValueError as e:  # an unknown backend: the message names the registered ones
@@ -96,7 +103,7 @@ def cmd_eval(args) -> int:
         from sparring.evals.exploitability_cli import cmd_exploitability
 
         args.game_options, args.prompt = _game_options(args.game_option), _prompt_config(args)
-        return cmd_exploitability(args, UsageError)
+        return cmd_exploitability(args)
     if args.elo or args.elo_from:
         return _eval_elo(args)
     if not args.model:

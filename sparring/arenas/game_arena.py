@@ -118,6 +118,8 @@ class GameArena(Arena):
         seats: list[Policy] | None = None,
         watch: Callable[[Any, Turn], None] | None = None,
         eval_engine=None,
+        model=None,
+        tokenizer=None,
         seed: int = 0,
         index: int = 0,
     ) -> None:
@@ -141,7 +143,7 @@ class GameArena(Arena):
         self.eval_engine = eval_engine  # the rollout engine, for a greedy evaluation policy
         self.seed = seed  # the run seed
         self.index = index  # position among the run's arenas
-        self.model = self.tokenizer = None  # the learner's model, for eval.exploitability
+        self.model, self.tokenizer = model, tokenizer  # the learner's model, scored for eval.exploitability
 
     @classmethod
     def from_config(cls, cfg: GameArenaConfig, ctx: ArenaContext) -> GameArena:
@@ -154,11 +156,10 @@ class GameArena(Arena):
                                   device=ctx.model_config.device if ctx.model_config else "cpu",
                                   engine=ctx.engine_config, run_dir=run_dir, initial_model=ctx.model,
                                   tokenizer=ctx.tokenizer)
-        arena = cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
-                    InvalidActionRule.from_config(cfg.invalid_action), cfg.random_opening,
-                    eval_engine=ctx.engine, seed=ctx.seed, index=ctx.index)
-        arena.model, arena.tokenizer = ctx.model, ctx.tokenizer  # scored for exploitability
-        return arena
+        return cls(cfg.name, cfg.game, roles, ctx.policy, opponent, cfg.game_options,
+                   InvalidActionRule.from_config(cfg.invalid_action), cfg.random_opening,
+                   eval_engine=ctx.engine, model=ctx.model, tokenizer=ctx.tokenizer, seed=ctx.seed,
+                   index=ctx.index)
 
     def _open(self, game, seed: int) -> int:
         """Play the episode's random opening moves (seeded by the episode); returns how many."""

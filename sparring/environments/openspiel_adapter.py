@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Hashable
+from typing import Hashable
 
 from sparring.environments.base import Game
 
@@ -150,12 +150,12 @@ class OpenSpielGame(Game):
         self._public = perfect and kind.chance_mode == pyspiel.GameType.ChanceMode.DETERMINISTIC
         self.state = self.game.new_initial_state()
 
-    @classmethod
-    def at(cls, state, spec: str, **options: Any) -> "OpenSpielGame":
-        """The adapter positioned at an existing OpenSpiel `state` of the same game (a copy of it):
+    def at(self, state) -> "OpenSpielGame":
+        """A copy of this game positioned at OpenSpiel `state` of the same game (a clone of it):
         how exploitability evaluation shows the model every information state."""
-        game = cls(spec, **options)
-        game.reset(seed=0)
+        if not self._reset_called:
+            self.reset(seed=0)
+        game = self.clone()
         game.state = state.clone()
         return game
 
