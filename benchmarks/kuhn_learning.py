@@ -2,15 +2,16 @@
 
 Reports the seat-averaged mean payoff against the uniform-random legal policy before RL (right
 after the warm start) and after, over `--eval-games` games per seat, for each arm of the
-ablation: RAE (SPIRAL's role-conditioned baseline) and plain REINFORCE (no baseline), on the
-same budget, seed and warm-started weights. Greedy decoding is the headline figure; since two
+ablation: RAE (SPIRAL's role-conditioned baseline), plain REINFORCE (no baseline) and `gae` (PPO
+with a learned critic: a value head on the shared model, its own learning rate 3e-3), on the same
+budget, seed and warm-started weights. Greedy decoding is the headline figure; since two
 arms can reach the same deterministic greedy strategy, the ablation also reports the sampled
 policy (temperature 1, what was trained) and a greedy learning curve every `--curve-every` steps.
 Reference: the best response to uniform random earns 0.458 chips/hand averaged over seats;
 the Nash equilibrium earns 0.111-0.167; random 0.
 The last line is the RAE arm's figure: `kuhn_payoff_vs_random=...`.
 
-    python benchmarks/kuhn_learning.py [--steps 80] [--eval-games 1000] [--arms rae,reinforce]
+    python benchmarks/kuhn_learning.py [--steps 80] [--eval-games 1000] [--arms rae,reinforce,gae]
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from sparring.training.metrics import read_metrics  # noqa: E402
 from sparring.training.trainer import Trainer  # noqa: E402
 
 
+ARM_SETTINGS = {"gae": ["critic.learning_rate=3e-3"]}  # a fresh value head learns faster than the policy's 3e-4
+
+
 def run_arm(estimator: str, args, out: Path, warm_dir: Path | None) -> dict:
     run_dir = out / estimator
     if warm_dir is not None:
@@ -41,7 +45,7 @@ def run_arm(estimator: str, args, out: Path, warm_dir: Path | None) -> dict:
         f"advantages.estimator={estimator}", f"eval.every={args.curve_every}", "eval.at_start=false",
         f"eval.episodes={args.curve_games}",
         f"checkpoint.every={max(args.steps, 1)}",
-    ] + args.set)
+    ] + ARM_SETTINGS.get(estimator, []) + args.set)
     t0 = time.perf_counter()
     trainer = Trainer(cfg, show_progress=False)
     warm_s = time.perf_counter() - t0

@@ -417,6 +417,30 @@ class CreditConfig(_Strict):
         return self
 
 
+class CriticConfig(_Strict):
+    """The learned value function used by turn-level estimators (`gae`); built only when some role
+    uses one. A value head reads the final hidden state at the end of each turn's prompt."""
+
+    model: Literal["shared", "separate"] = "shared"
+    """shared: the head sits on the policy model, whose trunk the value loss also trains (one model
+    in memory, one forward; the value task can help or disturb the policy); separate: a second copy
+    of the starting model carries the head (Open-Reasoner-Zero; twice the model memory and a second
+    forward over the prompts, but the policy never feels the value loss)."""
+    value_coef: float = Field(0.5, gt=0.0)
+    """Weight of the value loss beside the policy loss; with a shared trunk, how hard the value task
+    pulls on the policy's weights."""
+    value_clip: float | None = Field(0.2, gt=0.0)
+    """PPO's value clipping: a value moves at most this far from its rollout-time estimate per
+    update (in reward units; null: the plain squared error). Loosen it when returns span far more
+    than a few units."""
+    learning_rate: float | None = Field(None, gt=0.0)
+    """Learning rate of the head (and the separate model); null: optim.learning_rate. A fresh head
+    on a pretrained trunk often wants more than the policy's small rate."""
+    warmup_steps: int = Field(0, ge=0)
+    """The first N updates train the critic alone (the policy stays as it is, a shared trunk too):
+    advantages from an untrained critic are the raw returns, so a warm-up lets V catch up first."""
+
+
 class LossConfig(_Strict):
     clip_low: float = Field(0.2, ge=0.0)
     """PPO ratio clip below 1."""
@@ -523,6 +547,8 @@ class ExperimentConfig(_Strict):
     """Role-conditioned, sequence-level advantage estimation."""
     credit: CreditConfig = CreditConfig()
     """Turn-level credit (discount, per-turn rewards, state baseline)."""
+    critic: CriticConfig = CriticConfig()
+    """The learned critic (value head) for turn-level estimators such as gae."""
     loss: LossConfig = LossConfig()
     """Policy-gradient loss."""
     optim: OptimConfig = OptimConfig()
@@ -552,6 +578,19 @@ class ExperimentConfig(_Strict):
                                  "advantage, a recurring one a raw return difference); use rae, dr_grpo or "
                                  "reinforce for those roles, or credit.baseline: sequence")
         return self
+
+    @model_validator(mode="after")
+    def _critic_needs_a_turn_level_estimator(self):
+        if self.critic.model_fields_set and not self.uses_critic():
+            raise ValueError(f"critic: {sorted(self.critic.model_fields_set)} set, but no role uses a turn-level "
+                             "estimator (advantages.estimator / per_role: gae), so no critic is built")
+        return self
+
+    def uses_critic(self) -> bool:
+        """Whether some role's estimator is turn-level (GAE): then the learner trains a critic."""
+        from sparring.training.advantages import estimator_is_turn_level
+
+        return any(estimator_is_turn_level(n) for n in {self.advantages.estimator, *self.advantages.per_role.values()})
 
     @model_validator(mode="after")
     def _exploitability_needs_a_twin(self):

@@ -85,3 +85,5 @@ class Sample:
     reward: float
     role: str
     key: Hashable  # the baseline key the advantage was computed under, e.g. (arena, role)
+    value: float | None = None  # the critic's V(prompt) at rollout time (turn-level estimators, GAE)
+    value_target: float | None = None  # the return the critic regresses to (advantage + value); None: none

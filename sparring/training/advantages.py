@@ -9,6 +9,11 @@ The registry (`register_estimator`) makes every estimator, built-in or a user's,
 convention: `estimator(rewards, groups=..., keys=...)`, each receiving only the arguments it names
 (`groups`: the GRPO groups the arenas declared; `keys`: the (arena, role) baseline keys). A
 registered class is a stateful estimator (RAE): one instance per run, its `state_dict` checkpointed.
+
+An estimator that names `values` (and `dones`) is turn-level: it gets one entry per trained turn,
+rewards being each turn's immediate reward (the episode's final reward on the player's last turn),
+`values` the learned critic's V(s) of each turn's prompt and `dones` True on each trajectory's
+last turn, and returns one advantage per turn (GAE). Naming `values` switches the critic on.
 """
 
 from __future__ import annotations
@@ -167,6 +172,54 @@ class StateBaseline:
         self.table = {_hashable(k): [float(x) for x in v] for k, v in d["table"]}
 
 
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: Sequence[bool], gamma: float = 1.0,
+        lam: float = 1.0) -> torch.Tensor:
+    """Generalised advantage estimation over concatenated trajectories (turn-level).
+
+    Turn t of a trajectory: delta_t = r_t + gamma * V(s_{t+1}) - V(s_t), with V = 0 after the
+    trajectory's last turn (`dones[t]`: a game's end is terminal); A_t = delta_t + gamma * lam *
+    A_{t+1} within the trajectory. With gamma = lam = 1 (Open-Reasoner-Zero) A_t = G_t - V(s_t),
+    the Monte-Carlo return less the critic's value; with a zero critic, the return itself.
+    """
+    rewards = _check(rewards, dones)
+    values = torch.as_tensor(values, dtype=torch.float32)
+    if values.shape != rewards.shape:
+        raise ValueError(f"{values.numel()} values for {rewards.numel()} rewards")
+    if len(dones) and not dones[-1]:
+        raise ValueError("the last turn must end its trajectory (dones[-1] is False)")
+    adv = torch.zeros_like(rewards)
+    running = 0.0
+    for t in reversed(range(rewards.numel())):
+        if dones[t]:
+            next_value, running = 0.0, 0.0
+        else:
+            next_value = float(values[t + 1])
+        delta = float(rewards[t]) + gamma * next_value - float(values[t])
+        running = delta + gamma * lam * running
+        adv[t] = running
+    return adv
+
+
+class GAE:
+    """The `gae` estimator: `gae` with the run's gamma and lambda (advantages.options.gae), whose
+    defaults are Open-Reasoner-Zero's gamma = lambda = 1. Turn-level; needs the critic."""
+
+    def __init__(self, gamma: float = 1.0, lam: float = 1.0) -> None:
+        for name, v in (("gamma", gamma), ("lam", lam)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"gae {name} must be in [0, 1], got {v}")
+        self.gamma, self.lam = gamma, lam
+
+    def __call__(self, rewards: torch.Tensor, values: torch.Tensor, dones: Sequence[bool]) -> torch.Tensor:
+        return gae(rewards, values, dones, self.gamma, self.lam)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, d: dict) -> None:
+        pass
+
+
 def _jsonable(key):
     return list(_jsonable(k) for k in key) if isinstance(key, tuple) else key
 
@@ -176,7 +229,7 @@ def _hashable(key):
 
 
 # ----- the registry ------------------------------------------------------------------------------
-ESTIMATOR_ARGS = ("groups", "keys")
+ESTIMATOR_ARGS = ("groups", "keys", "values", "dones")
 _ESTIMATORS: Registry[Any] = Registry("advantage estimator")
 
 
@@ -187,6 +240,9 @@ def _wanted_args(name: str, obj) -> tuple[str, ...]:
         params = params[1:]  # self
     if not params:
         raise TypeError(f"estimator {name!r} ({where(obj)}): its first argument must be the 1-D reward tensor")
+    names = {p.name for p in params[1:]}
+    if ("values" in names) != ("dones" in names):
+        raise TypeError(f"estimator {name!r} ({where(obj)}): a turn-level estimator takes both values and dones")
     wants = []
     for p in params[1:]:
         if p.name in ESTIMATOR_ARGS:
@@ -224,6 +280,11 @@ def estimator_is_stateful(name: str) -> bool:
     return isinstance(_ESTIMATORS.get(name), type)
 
 
+def estimator_is_turn_level(name: str) -> bool:
+    """True for an estimator that takes the critic's `values` (one advantage per turn: GAE)."""
+    return "values" in _wanted_args(name, _ESTIMATORS.get(name))
+
+
 # Built-ins that divide by a standard deviation: their advantages are not in reward units.
 NORMALISING = ("grpo", "trr_plus_plus", "reinforce_pp")
 
@@ -246,9 +307,11 @@ class Estimator:
         else:
             self.fn = obj
         self.stateful = isinstance(obj, type)
+        self.turn_level = "values" in self.wants
 
-    def __call__(self, rewards: torch.Tensor, groups: Sequence[Hashable], keys: Sequence[Hashable]) -> torch.Tensor:
-        given = {"groups": list(groups), "keys": list(keys)}
+    def __call__(self, rewards: torch.Tensor, groups: Sequence[Hashable] = (), keys: Sequence[Hashable] = (),
+                 values: torch.Tensor | None = None, dones: Sequence[bool] = ()) -> torch.Tensor:
+        given = {"groups": list(groups), "keys": list(keys), "values": values, "dones": list(dones)}
         out = self.fn(rewards, **{k: given[k] for k in self.wants})
         out = torch.as_tensor(out, dtype=torch.float32)
         if out.shape != rewards.shape:
@@ -265,5 +328,5 @@ class Estimator:
 
 
 for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("trr_plus_plus", trr_plus_plus),
-                    ("reinforce_pp", reinforce_pp), ("reinforce", reinforce)):
+                    ("reinforce_pp", reinforce_pp), ("reinforce", reinforce), ("gae", GAE)):
     register_estimator(_name)(_obj)

@@ -11,6 +11,8 @@ recurring card in Kuhn Poker) share one row: their gradients differ only by the 
 the row carries the sum of their advantages and, apart, that of the negative ones (PPO clips the
 two signs at opposite ends of the ratio) and how many they were (`counts`, for the KL and
 entropy terms). The loss, and so the update, is that of the full batch, with fewer rows to run.
+With a critic, rows merge only when their value targets are equal too (the value loss is then
+exact as well), and carry the rollout-time value and that target.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class MicroBatch:
     token_weights: torch.Tensor | None = None  # (B, L-1): truncated importance weights (learner sets them)
     engine_logprobs: torch.Tensor | None = None  # (B, L-1): the engine's, when old_logprobs are the learner's (TIS)
     prompt_lengths: torch.Tensor | None = None  # (B,): prompt tokens of each row (for shared-prompt forwards)
+    old_values: torch.Tensor | None = None  # (B,): the critic's rollout-time V(prompt) (critic runs only)
+    returns: torch.Tensor | None = None  # (B,): the value target of each row
+    value_mask: torch.Tensor | None = None  # (B,): 1 where the row has a value target
+    total_values: int = 0  # value targets in the whole batch (every sample counted)
 
     def to(self, device) -> MicroBatch:
         """This micro-batch with every tensor on `device` (the learner's)."""
@@ -65,7 +71,7 @@ def _merge(samples: list[Sample], merge: bool) -> list[tuple[Sample, float, floa
     (prompt, completion), in first-seen order; per sample without `merge`."""
     rows: dict[tuple, list] = {}
     for i, s in enumerate(samples):
-        key = (tuple(s.prompt_ids), tuple(s.completion_ids)) if merge else i
+        key = (tuple(s.prompt_ids), tuple(s.completion_ids), s.value_target) if merge else i
         row = rows.setdefault(key, [s, 0.0, 0.0, 0])
         row[1 if s.advantage > 0 else 2] += s.advantage
         row[3] += 1
@@ -75,6 +81,8 @@ def _merge(samples: list[Sample], merge: bool) -> list[tuple[Sample, float, floa
 def _build_one(samples: list[Sample], micro_batch_size: int, pad_id: int, minibatch: int,
                merge: bool = True) -> list[MicroBatch]:
     total_tokens = sum(len(s.completion_ids) for s in samples)
+    critic = any(s.value is not None for s in samples)
+    total_values = sum(s.value_target is not None for s in samples)
     rows = _merge(samples, merge)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0].prompt_ids) + len(rows[i][0].completion_ids))
     batches = []
@@ -94,6 +102,13 @@ def _build_one(samples: list[Sample], micro_batch_size: int, pad_id: int, miniba
             old[i, p - 1 : p - 1 + c] = torch.tensor(s.old_logprobs, dtype=torch.float32)
         positive, negative, counts = (torch.tensor([r[k] for r in chunk], dtype=torch.float32) for k in (1, 2, 3))
         prompt_lengths = torch.tensor([len(s.prompt_ids) for s, *_ in chunk], dtype=torch.long)
+        values = {}
+        if critic:
+            has = [s.value_target is not None for s, *_ in chunk]
+            values = dict(old_values=torch.tensor([s.value or 0.0 for s, *_ in chunk], dtype=torch.float32),
+                          returns=torch.tensor([s.value_target if h else 0.0 for (s, *_), h in zip(chunk, has)],
+                                               dtype=torch.float32),
+                          value_mask=torch.tensor(has, dtype=torch.float32), total_values=total_values)
         batches.append(MicroBatch(ids, attn, lmask, old, positive + negative, total_tokens, len(samples), minibatch,
-                                  negative_advantages=negative, counts=counts, prompt_lengths=prompt_lengths))
+                                  negative_advantages=negative, counts=counts, prompt_lengths=prompt_lengths, **values))
     return batches

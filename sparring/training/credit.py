@@ -8,6 +8,13 @@ the turn's own (the arena's retry penalty). Each role's trajectories go to the e
 for that role (`advantages.estimator` / `per_role`, from the estimator registry); turn-level
 credit (`turn_credit.TurnCredit`) then gives every turn its advantage.
 
+A role whose estimator is turn-level (`gae`) skips both steps: each of its turns gets its advantage
+straight from the rewards and the critic's values of the turns' prompts (the critic is asked once
+per batch, all prompts together), and its samples carry the value and the return the critic
+learns (a retried attempt gets r - V(s) but no value target: its penalty is not the position's
+value). Critic metrics (explained variance, value error by role) are computed here, where the
+rollout-time values meet the returns.
+
 Over-long completions (`sampling.overlong`): under "invalid" a turn cut off at max_new_tokens
 is trained like any invalid answer; under "mask" (DAPO's overlong filtering) it is estimated like
 every other turn but yields no sample, so it stays out of the loss (`masked_overlong`).
@@ -16,7 +23,7 @@ every other turn but yields no sample, so it stays out of the loss (`masked_over
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Literal
+from typing import Callable, Hashable, Literal
 
 import torch
 
@@ -63,10 +70,13 @@ def trajectories(episodes: list[Episode]) -> list[Trajectory]:
 
 
 class AdvantageAssigner:
-    """Holds the estimators (stateful ones keep state, e.g. RAE baselines) and turn credit."""
+    """Holds the estimators (stateful ones keep state, e.g. RAE baselines) and turn credit.
+    `values` (the critic's `values(prompts) -> list[float]`) is needed when a role's estimator is
+    turn-level."""
 
     def __init__(self, advantages: AdvantageConfig | None = None, credit: CreditConfig | None = None,
-                 overlong: Literal["invalid", "mask"] = "invalid") -> None:
+                 overlong: Literal["invalid", "mask"] = "invalid",
+                 values: Callable[[list[list[int]]], list[float]] | None = None) -> None:
         if overlong not in ("invalid", "mask"):
             raise ValueError(f"sampling.overlong must be 'invalid' or 'mask', got {overlong!r}")
         self.overlong = overlong
@@ -75,6 +85,10 @@ class AdvantageAssigner:
         self.estimators = {n: Estimator(n, {"alpha": self.cfg.rae_alpha} if n == "rae" else self.cfg.options.get(n))
                            for n in names}
         self.turn_credit = TurnCredit(credit or CreditConfig())
+        self.values = values
+        self.critic_stats: dict[str, float] = {}  # of the last assign(), for the step's metrics
+        if values is None and any(e.turn_level for e in self.estimators.values()):
+            raise ValueError("a turn-level estimator (gae) needs the critic's values; none was given")
 
     def estimator_for(self, role: str) -> str:
         return self.cfg.per_role.get(role, self.cfg.estimator)
@@ -101,12 +115,50 @@ class AdvantageAssigner:
 
     def assign(self, episodes: list[Episode]) -> list[Sample]:
         trajs = trajectories(episodes)
-        per_turn = self.turn_credit(trajs, self.advantages(trajs))
+        turn_level = [self.estimators[self.estimator_for(t.role)].turn_level for t in trajs]
+        per_turn: list[list[float]] = [[] for _ in trajs]
+        values: list[list[float | None]] = [[None] * len(t.turns) for t in trajs]
+        targets: list[list[float | None]] = [[None] * len(t.turns) for t in trajs]
+        seq = [i for i, flag in enumerate(turn_level) if not flag]
+        if seq:
+            sub = [trajs[i] for i in seq]
+            for i, advs in zip(seq, self.turn_credit(sub, self.advantages(sub))):
+                per_turn[i] = advs
+        critic = [i for i, flag in enumerate(turn_level) if flag]
+        self.critic_stats = self._critic_advantages(trajs, critic, per_turn, values, targets) if critic else {}
         return [
             Sample(prompt_ids=turn.prompt_ids, completion_ids=turn.completion_ids, old_logprobs=turn.logprobs,
-                   advantage=a, reward=t.reward, role=t.role, key=t.key)
-            for t, advs in zip(trajs, per_turn) for turn, a in zip(t.turns, advs) if not self.masked_overlong(turn)
+                   advantage=a, reward=t.reward, role=t.role, key=t.key, value=v, value_target=g)
+            for t, advs, vs, gs in zip(trajs, per_turn, values, targets)
+            for turn, a, v, g in zip(t.turns, advs, vs, gs) if not self.masked_overlong(turn)
         ]
+
+    def _critic_advantages(self, trajs: list[Trajectory], which: list[int], per_turn, values, targets) -> dict[str, float]:
+        """Turn-level estimators: per-turn advantages of trajectories `which` from their rewards
+        and the critic's values (filled into per_turn / values / targets); returns critic metrics."""
+        prompts = [turn.prompt_ids for i in which for turn in trajs[i].turns]
+        flat_values = iter(self.values(prompts))
+        for i in which:
+            values[i] = [next(flat_values) for _ in trajs[i].turns]
+        by_estimator: dict[str, list[int]] = {}
+        for i in which:
+            by_estimator.setdefault(self.estimator_for(trajs[i].role), []).append(i)
+        for name, idx in by_estimator.items():
+            rewards, flat, dones = [], [], []
+            for i in idx:
+                t = trajs[i]
+                n = len(t.turns)
+                for k, turn in enumerate(t.turns):
+                    own = t.reward if t.retry else (turn.reward or 0.0) + (t.final if k == n - 1 else 0.0)
+                    rewards.append(own)
+                    dones.append(k == n - 1)
+                flat += values[i]
+            adv = iter(self.estimators[name](torch.tensor(rewards), values=torch.tensor(flat), dones=dones).tolist())
+            for i in idx:
+                per_turn[i] = [next(adv) for _ in trajs[i].turns]
+                if not trajs[i].retry:  # a retry's penalty is not its position's value
+                    targets[i] = [a + v for a, v in zip(per_turn[i], values[i])]
+        return _critic_metrics([trajs[i] for i in which], [values[i] for i in which], [targets[i] for i in which])
 
     def state_dict(self) -> dict:
         return {"estimators": {n: e.state_dict() for n, e in self.estimators.items()}, **self.turn_credit.state_dict()}
@@ -117,3 +169,22 @@ class AdvantageAssigner:
             if name in self.estimators:
                 self.estimators[name].load_state_dict(state)
         self.turn_credit.load_state_dict(d)
+
+
+def _critic_metrics(trajs: list[Trajectory], values: list[list[float]], targets: list[list[float | None]]) -> dict[str, float]:
+    """Explained variance of the returns by the rollout-time values (1: perfect, 0: no better than
+    their mean), and per role the mean value and the mean absolute error |V - return|."""
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for t, vs, gs in zip(trajs, values, targets):
+        pairs.setdefault(t.role, []).extend((v, g) for v, g in zip(vs, gs) if g is not None)
+    everything = [p for ps in pairs.values() for p in ps]
+    if not everything:
+        return {}
+    v, g = torch.tensor(everything).T
+    var = g.var(unbiased=False).item()
+    out = {"critic/explained_variance": 1.0 - (g - v).var(unbiased=False).item() / var if var > 0 else 0.0}
+    for role, ps in pairs.items():
+        rv, rg = torch.tensor(ps).T
+        out[f"critic/value/{role}"] = rv.mean().item()
+        out[f"critic/value_error/{role}"] = (rv - rg).abs().mean().item()
+    return out

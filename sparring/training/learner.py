@@ -10,6 +10,11 @@ and the bf16 weights are re-rounded from them. Stepping bf16 weights directly wo
 any step below |w| * 2**-8 (at lr 1e-6, nearly every weight), and the run would log losses while
 learning nothing. The KL reference exists only when `kl_coef > 0`; with LoRA it is the same model
 with its adapters switched off, not a second copy.
+
+With a critic (`critic.Critic`, for turn-level estimators) the learner also trains the value
+head, and the separate value model if any, with PPO's clipped value loss beside the policy loss:
+one optimizer, the critic's parameters in their own group (own learning rate, own gradient-norm
+clip). During `critic.warmup_steps` updates only the critic learns.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import replace
 
 import torch
 
-from sparring.config import LossConfig, OptimConfig
+from sparring.config import CriticConfig, LossConfig, OptimConfig
 from sparring.training.batching import MicroBatch
+from sparring.training.critic import Critic
 from sparring.training.logprobs import shared_prompt_logprobs, token_logprobs
-from sparring.training.loss import policy_loss
+from sparring.training.loss import policy_loss, value_loss
 
 
 def lr_factor(update: int, *, warmup_steps: int = 0, decay: str = "constant", decay_steps: int = 0,
@@ -93,10 +99,12 @@ class MasterWeights:
 
 class Learner:
     """`optim` and `loss` are the run's validated config sections; `temperature` is the rollout
-    sampling temperature (log-probs are computed under it); `total_steps` is where an lr decay ends."""
+    sampling temperature (log-probs are computed under it); `total_steps` is where an lr decay ends;
+    `critic` (with its settings `critic_cfg`) is trained beside the policy when given."""
 
     def __init__(self, model, optim: OptimConfig | None = None, loss: LossConfig | None = None, *,
-                 temperature: float = 1.0, total_steps: int = 0) -> None:
+                 temperature: float = 1.0, total_steps: int = 0, critic: Critic | None = None,
+                 critic_cfg: CriticConfig | None = None) -> None:
         optim = optim or OptimConfig()
         loss = loss or LossConfig()
         self.model = model
@@ -104,9 +112,17 @@ class Learner:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
-        self.masters = MasterWeights(params)
-        self.optimizer = torch.optim.AdamW(self.masters.params, lr=optim.learning_rate,
+        self.critic = critic
+        self.critic_cfg = critic_cfg or CriticConfig()
+        critic_params = list(critic.parameters()) if critic is not None else []
+        self.masters = MasterWeights(params + critic_params)
+        groups = [{"params": self.masters.params[:len(params)]}]
+        if critic_params:
+            groups.append({"params": self.masters.params[len(params):],
+                           "lr": self.critic_cfg.learning_rate or optim.learning_rate})
+        self.optimizer = torch.optim.AdamW(groups, lr=optim.learning_rate,
                                            weight_decay=optim.weight_decay, betas=tuple(optim.betas))
+        self.updates = 0  # finished update() calls: the critic's warm-up counts them
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, functools.partial(lr_factor, warmup_steps=optim.warmup_steps, decay=optim.decay,
                                               decay_steps=total_steps, min_ratio=optim.min_lr_ratio))
@@ -134,11 +150,18 @@ class Learner:
             return self.ref_model, contextlib.nullcontext()
         return self.model, self.model.disable_adapter()
 
+    @property
+    def critic_warming_up(self) -> bool:
+        """Whether this update trains the critic alone (the first critic.warmup_steps updates)."""
+        return self.critic is not None and self.updates < self.critic_cfg.warmup_steps
+
     def update(self, batches: list[MicroBatch]) -> dict[str, float]:
         if not batches:
             return {"loss/skipped": 1.0}
         t0 = time.perf_counter()
         totals = {"loss/total": 0.0, "loss/pg": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "loss/clip_fraction": 0.0, "loss/ratio_mean": 0.0}
+        if self.critic is not None:
+            totals.update({"critic/value_loss": 0.0, "critic/warmup": float(self.critic_warming_up)})
         grad_norm = 0.0
         tokens = 0
         groups: dict[int, list[MicroBatch]] = {}
@@ -152,10 +175,15 @@ class Learner:
                 for mb in group:
                     tokens += self._accumulate(mb, steps, totals, on_policy=epoch == 0 and index == 0)
                     self.masters.to_masters()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.masters.params, self.grad_clip))
+                policy_params = self.optimizer.param_groups[0]["params"]
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(policy_params, self.grad_clip))
+                if self.critic is not None:
+                    totals["critic/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(
+                        self.optimizer.param_groups[1]["params"], self.grad_clip))
                 self.optimizer.step()
                 self.masters.from_masters()
         self.scheduler.step()
+        self.updates += 1
         dt = time.perf_counter() - t0
         mismatch, counted = totals.pop("_mismatch", 0.0), totals.pop("_mismatch_tokens", 0.0)
         if counted:
@@ -175,30 +203,47 @@ class Learner:
         weights = torch.exp((learner - mb.old_logprobs) * mask).clamp(max=self.tis_cap) * mask
         return replace(mb, old_logprobs=learner * mask, token_weights=weights, engine_logprobs=mb.old_logprobs)
 
-    def _logprobs(self, model, mb: MicroBatch, with_entropy: bool = False):
+    def _logprobs(self, model, mb: MicroBatch, with_entropy: bool = False, with_state: bool = False):
         """Log-probs (and entropy) of the micro-batch's targets: each distinct prompt run once when
         rows share prompts (GRPO groups, recurring positions), else the plain chunked path.
-        Gradient checkpointing turns the KV cache off, so it takes the plain path."""
+        Gradient checkpointing turns the KV cache off, so it takes the plain path. `with_state`:
+        also the final hidden state at each row's last prompt token (a shared critic's input)."""
         if mb.prompt_lengths is not None and not getattr(model, "is_gradient_checkpointing", False):
             shared = shared_prompt_logprobs(model, mb.input_ids, mb.attention_mask, mb.prompt_lengths, self.temperature,
-                                            with_entropy, mb.loss_mask, self.chunk_tokens)
+                                            with_entropy, mb.loss_mask, self.chunk_tokens, with_state=with_state)
             if shared is not None:
                 return shared
         return token_logprobs(model, mb.input_ids, mb.attention_mask, self.temperature, with_entropy=with_entropy,
-                              loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens)
+                              loss_mask=mb.loss_mask, chunk_tokens=self.chunk_tokens,
+                              prompt_lengths=mb.prompt_lengths if with_state else None)
+
+    def _critic_loss(self, mb: MicroBatch, state: torch.Tensor | None, warmup: bool) -> torch.Tensor:
+        """The value loss of this micro-batch: the shared head on `state` (detached during warm-up,
+        so the trunk, which is the policy, stays put), or the separate model over the rows' prompts."""
+        if self.critic.shared:
+            values = self.critic.value_of(state.detach() if warmup else state)
+        else:
+            lengths = mb.prompt_lengths.tolist()
+            values = self.critic.prompt_values([row[:n] for row, n in zip(mb.input_ids.tolist(), lengths)])
+        return value_loss(values, mb.old_values, mb.returns, mb.value_mask, clip=self.critic_cfg.value_clip,
+                          total=mb.total_values, counts=mb.counts)
 
     def _accumulate(self, mb: MicroBatch, steps: int, totals: dict[str, float], on_policy: bool = False) -> int:
         """Backward one micro-batch's share of its minibatch loss; add its terms to `totals`
         (averaged over the `steps` optimizer steps of this update); return its trained tokens.
         `on_policy` (before the first optimizer step): also compare the learner's log-probs of the
         sampled tokens with the engine's (perf/logprob_mismatch, mean absolute difference)."""
-        logp, entropy = self._logprobs(self.model, mb, with_entropy=True)  # entropy is logged
+        critic = self.critic is not None and mb.returns is not None
+        warmup = self.critic_warming_up
+        with torch.no_grad() if warmup else contextlib.nullcontext():  # warm-up: the policy does not learn
+            logp, entropy, *state = self._logprobs(self.model, mb, with_entropy=True,  # entropy is logged
+                                                   with_state=critic and self.critic.shared)
         if on_policy:
             engine = mb.old_logprobs if mb.engine_logprobs is None else mb.engine_logprobs
             totals["_mismatch"] = totals.get("_mismatch", 0.0) + float(((logp.detach() - engine).abs() * mb.loss_mask).sum())
             totals["_mismatch_tokens"] = totals.get("_mismatch_tokens", 0.0) + float(mb.loss_mask.sum())
         ref_logp = None
-        if self.kl:
+        if self.kl and not warmup:
             ref_model, context = self._reference()
             with torch.no_grad(), context:
                 ref_logp, _ = self._logprobs(ref_model, mb)
@@ -208,10 +253,16 @@ class Learner:
             ref_logp=ref_logp, entropy=entropy, negative_advantages=mb.negative_advantages, counts=mb.counts,
             token_weights=mb.token_weights, **self.loss_args,
         )
-        terms.loss.backward()
+        loss = terms.loss if not warmup else torch.zeros((), device=logp.device)
+        if critic:
+            v_loss = self._critic_loss(mb, state[0] if state else None, warmup)
+            loss = loss + self.critic_cfg.value_coef * v_loss
+            totals["critic/value_loss"] += v_loss.item() / steps
+        if loss.requires_grad:
+            loss.backward()
         tokens = (mb.loss_mask.sum(-1) * (1 if mb.counts is None else mb.counts)).sum().item()
         share = tokens / max(mb.total_tokens, 1) / steps
-        totals["loss/total"] += terms.loss.item() / steps
+        totals["loss/total"] += loss.item() / steps
         totals["loss/pg"] += terms.pg / steps
         totals["loss/kl"] += terms.kl / steps
         totals["loss/entropy"] += terms.entropy / steps
@@ -220,11 +271,20 @@ class Learner:
         return int(tokens)
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "masters": self.masters.state_dict()}
+        out = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+               "masters": self.masters.state_dict(), "updates": self.updates}
+        if self.critic is not None:
+            out["critic"] = self.critic.state_dict_cpu()
+        return out
 
     def load_state_dict(self, d: dict) -> None:
+        if self.critic is not None:
+            if "critic" not in d:
+                raise ValueError("the checkpoint holds no critic, but this run trains one (a turn-level "
+                                 "estimator such as gae was switched on after the checkpoint was written)")
+            self.critic.load_state_dict_cpu(d["critic"])
         self.optimizer.load_state_dict(d["optimizer"])
         self.scheduler.load_state_dict(d["scheduler"])
+        self.updates = int(d.get("updates", self.scheduler.last_epoch))
         if d.get("masters"):  # absent in float32 runs and in checkpoints from before master weights
             self.masters.load_state_dict(d["masters"])

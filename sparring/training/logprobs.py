@@ -136,15 +136,19 @@ def sampled_logprobs(head, hidden: torch.Tensor, targets: torch.Tensor, temperat
 
 
 def token_logprobs(model, input_ids, attention_mask, temperature: float, with_entropy: bool = False,
-                   loss_mask=None, chunk_tokens: int = 512):
+                   loss_mask=None, chunk_tokens: int = 512, prompt_lengths=None):
     """Log-probs of each next token (B, L-1) and, optionally, the entropy at each position.
 
     With `loss_mask` (B, L-1) only the masked positions go through the LM head (prompts are most
     of each sequence and need no logits); other positions are 0 in the result (every loss term
-    masks them out anyway). Without it every position is computed.
+    masks them out anyway). Without it every position is computed. With `prompt_lengths` (B,) a
+    third result: the final hidden state at each row's last prompt token (the critic's state).
     """
     body, head, softcap = lm_parts(model)
     hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state[:, :-1]
+    state = None
+    if prompt_lengths is not None:
+        state = hidden[torch.arange(hidden.shape[0], device=hidden.device), prompt_lengths.to(hidden.device) - 1]
     if loss_mask is None:
         loss_mask = torch.ones(hidden.shape[:2], device=hidden.device)
     where = loss_mask.to(hidden.device) > 0
@@ -155,18 +159,20 @@ def token_logprobs(model, input_ids, attention_mask, temperature: float, with_en
     entropy = None
     if with_entropy:
         entropy = torch.zeros_like(logp).masked_scatter(where, ent_flat)
-    return logp, entropy
+    return (logp, entropy) if state is None else (logp, entropy, state)
 
 
 def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, temperature: float,
-                           with_entropy: bool = False, loss_mask=None, chunk_tokens: int = 512):
+                           with_entropy: bool = False, loss_mask=None, chunk_tokens: int = 512,
+                           with_state: bool = False):
     """`token_logprobs` for right-padded prompt + completion rows, running each distinct prompt once.
 
     GRPO groups and repeated game positions put the same prompt in many rows; the prompt is often
     most of each row's tokens. The distinct prompts run once (left-padded, with their KV cache),
     the cache is expanded to the rows, and only the completions run per row; gradients flow back
     through the shared cache into the prompt pass. Same result as `token_logprobs` at the trained
-    (completion) positions (tested; prompt positions are 0 here); None when the rows share too little
+    (completion) positions (tested; prompt positions are 0 here); `with_state`: also each row's final
+    hidden state at its last prompt token, as `token_logprobs` gives it; None when the rows share too little
     to gain, or the model's cache is not plain K/V per layer (hybrid / recurrent models): the caller
     then runs the plain path.
     """
@@ -224,4 +230,4 @@ def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, tem
     entropy = None
     if with_entropy:
         entropy = torch.zeros(rows * shape[1], device=device, dtype=torch.float32).index_put((index,), ent_flat).view(shape)
-    return logp, entropy
+    return (logp, entropy, out.last_hidden_state[owner, -1]) if with_state else (logp, entropy)

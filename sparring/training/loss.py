@@ -96,3 +96,17 @@ def policy_loss(
         clip_frac = (clipped_away.float() * weight).sum() / n
         ratio_mean = (ratio * weight).sum() / n
     return LossTerms(loss, pg.item(), kl_value.item(), ent_value.item(), clip_frac.item(), ratio_mean.item())
+
+
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, *,
+               clip: float | None, total: int, counts: torch.Tensor | None = None) -> torch.Tensor:
+    """PPO's clipped value loss, 0.5 * max((V - R)^2, (V_old + clip(V - V_old, +-clip) - R)^2),
+    summed over the rows that carry a target (`mask`, each row standing for `counts` samples with
+    the same state and return) and divided by the batch's `total` targets, so accumulated
+    micro-batches give the full-batch loss. clip None: the plain squared error."""
+    err = (values - returns) ** 2
+    if clip is not None:
+        clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+        err = torch.maximum(err, (clipped - returns) ** 2)
+    weight = mask if counts is None else mask * counts
+    return 0.5 * (err * weight).sum() / max(total, 1)

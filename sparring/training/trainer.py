@@ -18,6 +18,7 @@ counter, so a killed run continues where it stopped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -36,6 +37,7 @@ from sparring.arenas import ArenaContext, arena_class, build_arena
 from sparring.config import EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
+from sparring.training.critic import Critic
 from sparring.training.learner import Learner
 from sparring.training.metric_sinks import open_sinks
 from sparring.training.metrics import MetricsLogger
@@ -68,12 +70,15 @@ class Trainer:
         resume = checkpoint.latest(self.run_dir)
         self.warm_stats: dict[str, float] = {}
         model = self._initial_model(resume)
-        self.learner = Learner(model, cfg.optim, cfg.loss, temperature=cfg.sampling.temperature, total_steps=cfg.run.steps)
+        critic = self._critic(model) if cfg.uses_critic() else None
+        self.learner = Learner(model, cfg.optim, cfg.loss, temperature=cfg.sampling.temperature, total_steps=cfg.run.steps,
+                               critic=critic, critic_cfg=cfg.critic)
         self.engine = make_engine(cfg.engine, self.learner.model, self.tokenizer)
         self.policy = EnginePolicy(self.engine)
         self.arenas = [build_arena(a, self._context(i)) for i, a in enumerate(cfg.arenas)]
         self.counts = [a.episodes_per_step for a in cfg.arenas]
-        self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit, cfg.sampling.overlong)
+        values = None if critic is None else functools.partial(critic.values, batch_size=cfg.optim.micro_batch_size)
+        self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit, cfg.sampling.overlong, values=values)
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -94,6 +99,7 @@ class Trainer:
                 episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop,
                                                   cfg.sampling.overlong)
                 samples = self.assigner.assign(episodes)
+                stats.update(self.assigner.critic_stats)
                 write_samples(self.run_dir / "samples.jsonl", step + 1, episodes, samples, self.tokenizer,
                               cfg.metrics.samples_per_step)
                 self.engine.pause()
@@ -147,6 +153,15 @@ class Trainer:
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
+
+    def _critic(self, model) -> Critic:
+        """The value head, on the policy model or on its own copy of the starting weights
+        (`critic.model: separate`: the base model, or the warm start's output when there is one)."""
+        separate = None
+        if self.cfg.critic.model == "separate":
+            start = self.run_dir / "warm_start" if self.cfg.warm_start.enabled else self.base_path
+            separate = load_model(str(start), self.cfg.model.dtype, device=self.cfg.model.device)
+        return Critic(model, self.cfg.critic.model, separate)
 
     def _warm_start(self) -> Path:
         """Run the SFT warm start once per run directory; later runs reuse its output."""
