@@ -581,9 +581,10 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _critic_needs_a_turn_level_estimator(self):
-        if self.critic.model_fields_set and not self.uses_critic():
-            raise ValueError(f"critic: {sorted(self.critic.model_fields_set)} set, but no role uses a turn-level "
-                             "estimator (advantages.estimator / per_role: gae), so no critic is built")
+        changed = sorted(k for k, v in self.critic.model_dump().items() if v != CriticConfig.model_fields[k].default)
+        if changed and not self.uses_critic():  # defaults written out (a dumped config) are fine
+            raise ValueError(f"critic: {changed} set, but no role uses a turn-level estimator "
+                             "(advantages.estimator / per_role: gae), so no critic is built")
         return self
 
     def uses_critic(self) -> bool:

@@ -105,6 +105,9 @@ def _charts(runs: list[Run], keys: list[str]) -> list[tuple[str, list[str]]]:
         ("Clip fraction and ratio", [k for k in ("loss/clip_fraction", "loss/ratio_mean") if k in keys]),
         ("Learning rate", [k for k in ("loss/lr",) if k in keys]),
         ("Advantages per role (mean)", [k for k in keys if k.startswith("adv/") and k.endswith("/mean")]),
+        ("Critic: value loss and explained variance", [k for k in ("critic/value_loss", "critic/explained_variance")
+                                                       if k in keys]),
+        ("Critic: value error per role", starting("critic/value_error/")),
         ("Time per step (s)", [k for k in ("perf/rollout_s", "perf/update_s", "perf/az_generation_s",
                                            "perf/az_sandbox_s", "perf/step_s") if k in keys]),
     ]

@@ -62,3 +62,26 @@ def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_pat
     assert torch.isfinite(torch.tensor(stats["loss/total"]))
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "perf/step_s" in r] == [1]
+
+
+@pytest.mark.parametrize("placement", ["shared", "separate"])
+def test_the_critic_trains_on_a_real_model_preset(placement, tiny_path, tmp_path):
+    """gae on the SPIRAL preset's twin: bf16 weights with float32 masters, gradient checkpointing
+    (the plain log-prob path gives the shared head its states), a base model's plain prompts."""
+    twin = _twin("qwen3", tiny_path, tmp_path / "twin")
+    cfg = load_config(REPO / "configs" / "spiral_kuhn_qwen3.yaml", [
+        f"model.name={twin}", f"run.output_dir={tmp_path / 'run'}", "run.steps=2", "eval.every=0",
+        "checkpoint.every=1", "sampling.max_new_tokens=12", "arenas.0.episodes_per_step=4",
+        "advantages.estimator=gae", "advantages.per_role={}", f"critic.model={placement}"])
+    from sparring.training.trainer import Trainer
+
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        head = trainer.learner.critic.head.weight.detach().clone()
+        stats = trainer.train()
+        assert stats["critic/value_loss"] > 0 and "critic/explained_variance" in stats
+        assert not torch.equal(head, trainer.learner.critic.head.weight)
+        if placement == "separate":  # the value model is bf16 too, stepped through float32 masters
+            assert next(trainer.learner.critic.body.parameters()).dtype == torch.bfloat16
+    finally:
+        trainer.close()
