@@ -63,7 +63,7 @@ class Critic(torch.nn.Module):
         """(B,) values from (B, H) final hidden states at the prompts' last tokens."""
         return self.head(hidden.float()).squeeze(-1)
 
-    def prompt_values(self, prompts: list[list[int]], detach_body: bool = False) -> torch.Tensor:
+    def prompt_values(self, prompts: list[list[int]]) -> torch.Tensor:
         """(len(prompts),) values: the critic's body (the policy's when shared) over the prompts,
         each distinct prompt run once, left-padded so that every prompt ends at the last position."""
         body = self.body if self.body is not None else self._policy[0]
@@ -76,9 +76,7 @@ class Critic(torch.nn.Module):
             ids[i, width - len(p):] = torch.tensor(p, device=device)
             mask[i, width - len(p):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        context = torch.no_grad() if detach_body else torch.enable_grad()
-        with context:
-            hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
+        hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
         index = {p: i for i, p in enumerate(distinct)}
         owner = torch.tensor([index[tuple(p)] for p in prompts], device=device)
         return self.value_of(hidden)[owner]
