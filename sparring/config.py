@@ -391,7 +391,8 @@ class AdvantageConfig(_Strict):
 
 class CreditConfig(_Strict):
     """Turn-level credit: how a trajectory's advantage becomes one per turn. Orthogonal to the
-    estimator: it applies to every role, whatever estimator gave the sequence-level advantage."""
+    sequence-level estimator: it applies to every role whatever estimator gave the advantage,
+    except roles under a turn-level estimator (gae), which credits each turn itself."""
 
     gamma: float = Field(1.0, ge=0.0, le=1.0)
     """A turn k turns before the player's last gets gamma**k of its advantage."""
@@ -424,8 +425,9 @@ class CriticConfig(_Strict):
     model: Literal["shared", "separate"] = "shared"
     """shared: the head sits on the policy model, whose trunk the value loss also trains (one model
     in memory, one forward; the value task can help or disturb the policy); separate: a second copy
-    of the starting model carries the head (Open-Reasoner-Zero; twice the model memory and a second
-    forward over the prompts, but the policy never feels the value loss)."""
+    of the starting model carries the head (Open-Reasoner-Zero; the policy never feels the value
+    loss, but every weight of the copy is trained, with float32 masters and AdamW state even when
+    the policy uses LoRA, and a second forward runs over the prompts)."""
     value_coef: float = Field(0.5, gt=0.0)
     """Weight of the value loss beside the policy loss; with a shared trunk, how hard the value task
     pulls on the policy's weights."""
@@ -438,7 +440,8 @@ class CriticConfig(_Strict):
     on a pretrained trunk often wants more than the policy's small rate."""
     warmup_steps: int = Field(0, ge=0)
     """The first N updates train the critic alone (the policy stays as it is, a shared trunk too):
-    advantages from an untrained critic are the raw returns, so a warm-up lets V catch up first."""
+    advantages from an untrained critic are the raw returns, so a warm-up lets V catch up first.
+    The learning-rate schedule (optim.warmup_steps, decay) counts these updates too."""
 
 
 class LossConfig(_Strict):
@@ -585,6 +588,17 @@ class ExperimentConfig(_Strict):
         if changed and not self.uses_critic():  # defaults written out (a dumped config) are fine
             raise ValueError(f"critic: {changed} set, but no role uses a turn-level estimator "
                              "(advantages.estimator / per_role: gae), so no critic is built")
+        return self
+
+    @model_validator(mode="after")
+    def _credit_unused_under_gae(self):
+        from sparring.training.advantages import estimator_is_turn_level
+
+        names = {self.advantages.estimator, *self.advantages.per_role.values()}
+        changed = sorted(k for k, v in self.credit.model_dump().items() if v != CreditConfig.model_fields[k].default)
+        if changed and all(estimator_is_turn_level(n) for n in names):
+            raise ValueError(f"credit: {changed} set, but every role uses a turn-level estimator ({sorted(names)}), "
+                             "which credits each turn itself (set gamma / lam in advantages.options)")
         return self
 
     def uses_critic(self) -> bool:

@@ -125,7 +125,10 @@ class AdvantageAssigner:
             for i, advs in zip(seq, self.turn_credit(sub, self.advantages(sub))):
                 per_turn[i] = advs
         critic = [i for i, flag in enumerate(turn_level) if flag]
-        self.critic_stats = self._critic_advantages(trajs, critic, per_turn, values, targets) if critic else {}
+        if critic:
+            self._critic_advantages(trajs, critic, per_turn, values, targets)
+        trained = [[None if self.masked_overlong(turn) else g for turn, g in zip(trajs[i].turns, targets[i])] for i in critic]
+        self.critic_stats = _critic_metrics([trajs[i] for i in critic], [values[i] for i in critic], trained)
         return [
             Sample(prompt_ids=turn.prompt_ids, completion_ids=turn.completion_ids, old_logprobs=turn.logprobs,
                    advantage=a, reward=t.reward, role=t.role, key=t.key, value=v, value_target=g)
@@ -133,9 +136,9 @@ class AdvantageAssigner:
             for turn, a, v, g in zip(t.turns, advs, vs, gs) if not self.masked_overlong(turn)
         ]
 
-    def _critic_advantages(self, trajs: list[Trajectory], which: list[int], per_turn, values, targets) -> dict[str, float]:
+    def _critic_advantages(self, trajs: list[Trajectory], which: list[int], per_turn, values, targets) -> None:
         """Turn-level estimators: per-turn advantages of trajectories `which` from their rewards
-        and the critic's values (filled into per_turn / values / targets); returns critic metrics."""
+        and the critic's values (filled into per_turn / values / targets)."""
         prompts = [turn.prompt_ids for i in which for turn in trajs[i].turns]
         flat_values = iter(self.values(prompts))
         for i in which:
@@ -158,7 +161,6 @@ class AdvantageAssigner:
                 per_turn[i] = [next(adv) for _ in trajs[i].turns]
                 if not trajs[i].retry:  # a retry's penalty is not its position's value
                     targets[i] = [a + v for a, v in zip(per_turn[i], values[i])]
-        return _critic_metrics([trajs[i] for i in which], [values[i] for i in which], [targets[i] for i in which])
 
     def state_dict(self) -> dict:
         return {"estimators": {n: e.state_dict() for n, e in self.estimators.items()}, **self.turn_credit.state_dict()}
@@ -172,8 +174,9 @@ class AdvantageAssigner:
 
 
 def _critic_metrics(trajs: list[Trajectory], values: list[list[float]], targets: list[list[float | None]]) -> dict[str, float]:
-    """Explained variance of the returns by the rollout-time values (1: perfect, 0: no better than
-    their mean), and per role the mean value and the mean absolute error |V - return|."""
+    """Explained variance of the trained returns by the rollout-time values (1: perfect, 0: no better
+    than their mean; absent when the returns do not vary), and per role the mean value and the mean
+    absolute error |V - return|."""
     pairs: dict[str, list[tuple[float, float]]] = {}
     for t, vs, gs in zip(trajs, values, targets):
         pairs.setdefault(t.role, []).extend((v, g) for v, g in zip(vs, gs) if g is not None)
@@ -182,7 +185,7 @@ def _critic_metrics(trajs: list[Trajectory], values: list[list[float]], targets:
         return {}
     v, g = torch.tensor(everything).T
     var = g.var(unbiased=False).item()
-    out = {"critic/explained_variance": 1.0 - (g - v).var(unbiased=False).item() / var if var > 0 else 0.0}
+    out = {"critic/explained_variance": 1.0 - (g - v).var(unbiased=False).item() / var} if var > 0 else {}
     for role, ps in pairs.items():
         rv, rg = torch.tensor(ps).T
         out[f"critic/value/{role}"] = rv.mean().item()

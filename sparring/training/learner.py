@@ -278,6 +278,9 @@ class Learner:
         return out
 
     def load_state_dict(self, d: dict) -> None:
+        if self.critic is None and "critic" in d:
+            raise ValueError("the checkpoint was written with a critic (a turn-level estimator such as gae), but "
+                             "this run has none: resume with the same advantages settings, or start a new run")
         if self.critic is not None:
             if "critic" not in d:
                 raise ValueError("the checkpoint holds no critic, but this run trains one (a turn-level "

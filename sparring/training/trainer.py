@@ -98,11 +98,11 @@ class Trainer:
                     arena.before_step(step)
                 episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop,
                                                   cfg.sampling.overlong)
+                self.engine.pause()  # before the critic's forward passes: a sleeping vLLM frees the GPU
                 samples = self.assigner.assign(episodes)
                 stats.update(self.assigner.critic_stats)
                 write_samples(self.run_dir / "samples.jsonl", step + 1, episodes, samples, self.tokenizer,
                               cfg.metrics.samples_per_step)
-                self.engine.pause()
                 stats.update(self.learner.update(batching.build(
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
                 self.engine.load_weights(self.learner.model)

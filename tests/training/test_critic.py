@@ -225,7 +225,7 @@ def test_resume_restores_the_critic_bit_identically(tmp_path, tiny_path, placeme
             trainer.close()
 
     straight, stats, weights = run(tmp_path / "straight", 3)
-    assert "critic/explained_variance" in stats and stats["critic/value_loss"] > 0
+    assert "critic/value/kuhn_poker/p0" in stats and stats["critic/value_loss"] > 0
     assert straight["head.weight"].abs().sum() > 0
     run(tmp_path / "resumed", 2)
     trainer = Trainer(_config(tmp_path, tmp_path / "resumed", 3, model=placement), show_progress=False)
@@ -251,3 +251,40 @@ def test_critic_settings_without_a_turn_level_estimator_are_refused(tmp_path):
     path.write_text(yaml.safe_dump({"arenas": [{"name": "k", "game": "kuhn_poker"}], "critic": {"value_coef": 1.0}}))
     with pytest.raises(ConfigError, match="no role uses a turn-level estimator"):
         load_config(path)
+
+
+def test_the_critic_reads_the_same_state_from_every_forward_path(tiny_model, tokenizer):
+    """The prompt's last hidden state from the shared-prompt pass, the plain pass and the
+    critic's own prompt pass agree (same position, no off-by-one)."""
+    from sparring.training.logprobs import shared_prompt_logprobs, token_logprobs
+
+    samples = [Sample(**{**s.__dict__, "completion_ids": [5 + i % 3, 7]}) for i, s in enumerate(_critic_samples(tokenizer, 8))]
+    (mb,) = batching.build(samples, 16, pad_id=0, merge=False)
+    with torch.no_grad():
+        *_, shared = shared_prompt_logprobs(tiny_model, mb.input_ids, mb.attention_mask, mb.prompt_lengths, 1.0,
+                                            loss_mask=mb.loss_mask, with_state=True)
+        *_, plain = token_logprobs(tiny_model, mb.input_ids, mb.attention_mask, 1.0, loss_mask=mb.loss_mask,
+                                   prompt_lengths=mb.prompt_lengths)
+        critic = Critic(tiny_model)
+        torch.nn.init.normal_(critic.head.weight)
+        prompts = [row[:n] for row, n in zip(mb.input_ids.tolist(), mb.prompt_lengths.tolist())]
+        own = critic.prompt_values(prompts)
+    assert torch.allclose(shared, plain, atol=1e-4)
+    assert torch.allclose(critic.value_of(plain), own, atol=1e-4)
+
+
+def test_credit_settings_under_gae_alone_are_refused(tmp_path):
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"arenas": [{"name": "k", "game": "kuhn_poker"}],
+                                    "advantages": {"estimator": "gae"}, "credit": {"gamma": 0.9}}))
+    with pytest.raises(ConfigError, match="credits each turn itself"):
+        load_config(path)
+
+
+def test_a_checkpoint_with_a_critic_does_not_resume_without_one(tiny_model):
+    learner = Learner(tiny_model, critic=Critic(tiny_model))
+    state = learner.state_dict()
+    with pytest.raises(ValueError, match="written with a critic"):
+        Learner(tiny_model).load_state_dict(state)
