@@ -79,7 +79,7 @@ def test_the_critic_trains_on_a_real_model_preset(placement, tiny_path, tmp_path
     try:
         head = trainer.learner.critic.head.weight.detach().clone()
         stats = trainer.train()
-        assert stats["critic/value_loss"] > 0 and "critic/explained_variance" in stats
+        assert stats["critic/value_loss"] > 0 and "critic/value_error/kuhn_poker/p0" in stats
         assert not torch.equal(head, trainer.learner.critic.head.weight)
         if placement == "separate":  # the value model is bf16 too, stepped through float32 masters
             assert next(trainer.learner.critic.body.parameters()).dtype == torch.bfloat16
