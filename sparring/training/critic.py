@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from sparring.training.logprobs import lm_parts
+from sparring.training.logprobs import left_padded, lm_parts
 
 
 class Critic(torch.nn.Module):
@@ -69,13 +69,7 @@ class Critic(torch.nn.Module):
         body = self.body if self.body is not None else self._policy[0]
         device = self.head.weight.device
         distinct = list(dict.fromkeys(tuple(p) for p in prompts))
-        width = max(len(p) for p in distinct)
-        ids = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
-        mask = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
-        for i, p in enumerate(distinct):
-            ids[i, width - len(p):] = torch.tensor(p, device=device)
-            mask[i, width - len(p):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = left_padded(distinct, device)
         hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
         index = {p: i for i, p in enumerate(distinct)}
         owner = torch.tensor([index[tuple(p)] for p in prompts], device=device)

@@ -135,6 +135,18 @@ def sampled_logprobs(head, hidden: torch.Tensor, targets: torch.Tensor, temperat
     return logp, entropy
 
 
+def left_padded(prompts, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, position ids) of token-id sequences left-padded to one width, so that
+    every sequence ends at the last position (where its final hidden state is read)."""
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p, device=device)
+        mask[i, width - len(p):] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def token_logprobs(model, input_ids, attention_mask, temperature: float, with_entropy: bool = False,
                    loss_mask=None, chunk_tokens: int = 512, prompt_lengths=None):
     """Log-probs of each next token (B, L-1) and, optionally, the entropy at each position.
@@ -186,14 +198,7 @@ def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, tem
         return None
     body, head, softcap = lm_parts(model)
     device = input_ids.device
-    # the distinct prompts, left-padded so that every prompt ends at position width - 1
-    width = max(len(k) for k in distinct)
-    prompt_ids = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
-    prompt_mask = torch.zeros((len(distinct), width), dtype=torch.long, device=device)
-    for u, k in enumerate(distinct):
-        prompt_ids[u, width - len(k):] = torch.tensor(k, device=device)
-        prompt_mask[u, width - len(k):] = 1
-    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    prompt_ids, prompt_mask, positions = left_padded(distinct, device)
     out = body(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True)
     cache = out.past_key_values
     layers = getattr(cache, "layers", None)
