@@ -388,6 +388,10 @@ class AdvantageConfig(_Strict):
             raise ValueError("options.rae: RAE's only option is its decay, set it with rae_alpha")
         return self
 
+    def used(self) -> set[str]:
+        """The estimators some role uses: the default and the per-role overrides."""
+        return {self.estimator, *self.per_role.values()}
+
 
 class CreditConfig(_Strict):
     """Turn-level credit: how a trajectory's advantage becomes one per turn. Orthogonal to the
@@ -573,8 +577,7 @@ class ExperimentConfig(_Strict):
         from sparring.training.advantages import NORMALISING
 
         if self.credit.baseline == "state":
-            used = {self.advantages.estimator, *self.advantages.per_role.values()}
-            bad = sorted(used & set(NORMALISING))
+            bad = sorted(self.advantages.used() & set(NORMALISING))
             if bad:
                 raise ValueError(f"credit.baseline: state compares returns in reward units, but {bad} divide "
                                  "advantages by a standard deviation (a rare state would keep the normalised "
@@ -584,7 +587,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _critic_needs_a_turn_level_estimator(self):
-        changed = sorted(k for k, v in self.critic.model_dump().items() if v != CriticConfig.model_fields[k].default)
+        changed = _changed(self.critic)
         if changed and not self.uses_critic():  # defaults written out (a dumped config) are fine
             raise ValueError(f"critic: {changed} set, but no role uses a turn-level estimator "
                              "(advantages.estimator / per_role: gae), so no critic is built")
@@ -594,8 +597,8 @@ class ExperimentConfig(_Strict):
     def _credit_unused_under_gae(self):
         from sparring.training.advantages import estimator_is_turn_level
 
-        names = {self.advantages.estimator, *self.advantages.per_role.values()}
-        changed = sorted(k for k, v in self.credit.model_dump().items() if v != CreditConfig.model_fields[k].default)
+        names = self.advantages.used()
+        changed = _changed(self.credit)
         if changed and all(estimator_is_turn_level(n) for n in names):
             raise ValueError(f"credit: {changed} set, but every role uses a turn-level estimator ({sorted(names)}), "
                              "which credits each turn itself (set gamma / lam in advantages.options)")
@@ -605,7 +608,7 @@ class ExperimentConfig(_Strict):
         """Whether some role's estimator is turn-level (GAE): then the learner trains a critic."""
         from sparring.training.advantages import estimator_is_turn_level
 
-        return any(estimator_is_turn_level(n) for n in {self.advantages.estimator, *self.advantages.per_role.values()})
+        return any(estimator_is_turn_level(n) for n in self.advantages.used())
 
     @model_validator(mode="after")
     def _exploitability_needs_a_twin(self):
@@ -625,6 +628,12 @@ class ExperimentConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"arena names must be unique, got {names}")
         return self
+
+
+def _changed(section: BaseModel) -> list[str]:
+    """The fields of a config section that differ from their defaults (a dumped config that writes
+    the defaults out counts as unchanged)."""
+    return sorted(k for k, v in section.model_dump().items() if v != type(section).model_fields[k].default)
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

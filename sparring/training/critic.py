@@ -10,8 +10,9 @@ the prompt. Two placements (`critic.model`):
   critic): the policy never feels the value loss, at the cost of a second model in memory and a
   second forward pass over the prompts.
 The head starts at zero, so before it learns GAE with gamma = lambda = 1 gives the Monte-Carlo
-return. Head (and separate model) are float32 parameters owned by the learner's optimizer and
-saved in its checkpoint state, so a resume restores them bit for bit.
+return. The head is float32; a separate model keeps the policy's dtype (bf16 steps through float32
+masters, as the policy does). Both are owned by the learner's optimizer and saved in its
+checkpoint state, so a resume restores them bit for bit.
 
 Not here: the advantage formula (advantages.gae), the loss (loss.value_loss), the update (learner).
 """
