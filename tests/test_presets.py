@@ -15,7 +15,7 @@ from sparring.agents.models import load_tokenizer
 from sparring.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-ARCH = {"spiral_kuhn_qwen3.yaml": "qwen3", "absolute_zero_qwen.yaml": "qwen2"}
+ARCH = {"spiral_kuhn_qwen3.yaml": "qwen3", "absolute_zero_qwen.yaml": "qwen2", "rise_qwen3.yaml": "qwen3"}
 
 
 def _twin(arch: str, tokenizer_path: str, out: Path) -> str:
@@ -44,6 +44,12 @@ def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_pat
     if full.arenas[0].kind == "absolute_zero":
         overrides += ["arenas.0.episodes_per_step=2", "arenas.0.mc_samples=2", "arenas.0.references=2",
                       "arenas.0.proposer_max_new_tokens=12", "arenas.0.solver_max_new_tokens=12"]
+    elif full.arenas[0].kind == "tasks":
+        problems = tmp_path / "problems.jsonl"
+        problems.write_text('{"problem": "What is $1 + 1$?", "answer": "2"}\n{"problem": "Half of 1?", "answer": "\\\\frac{1}{2}"}\n')
+        overrides += ["arenas.0.episodes_per_step=2", "arenas.0.samples=2", f"arenas.0.source.path={problems}",
+                      f"arenas.0.eval_source.path={problems}", "arenas.0.solver_max_new_tokens=12",
+                      "arenas.0.verify.max_new_tokens=12"]
     else:
         overrides += ["arenas.0.episodes_per_step=4"]
     cfg = load_config(REPO / "configs" / preset, overrides)

@@ -111,14 +111,15 @@ def chat_opens_reasoning(tokenizer) -> bool:
     return isinstance(text, str) and text.rstrip().endswith("<think>")
 
 
-def build_role(prompt: PromptConfig, name: str, sampling: SamplingParams, tokenizer=None) -> Role:
+def build_role(prompt: PromptConfig, name: str, sampling: SamplingParams, tokenizer=None,
+               default_user=default_user_template) -> Role:
     """The role `name` as `prompt` configures it, its style resolved against `tokenizer`.
-    Precedence: the role's override, then the arena's setting, then the format's default."""
+    Precedence: the role's override, then the arena's setting, then `default_user(format)`."""
     style = resolve_style(prompt.style, tokenizer)
     mine = prompt.roles.get(name, RolePromptConfig())
     fmt = mine.answer_format or prompt.answer_format
     system = mine.system if mine.system is not None else prompt.system
-    user = mine.user or prompt.user or default_user_template(fmt)
+    user = mine.user or prompt.user or default_user(fmt)
     return Role(name, system_prompt=system or None, user_template=user, sampling=sampling, answer_format=fmt,
                 prompt_style=style, text_template=prompt.text,
                 chat_opens_reasoning=style == "chat" and chat_opens_reasoning(tokenizer))

@@ -6,7 +6,7 @@ built-in kinds are `game` (GameArena) and `absolute_zero` (AbsoluteZeroArena).
 
 from sparring.arenas.base import Arena, ArenaContext, arena_class, arena_kinds, build_arena, register_arena
 from sparring.arenas.game_arena import GameArena, GameArenaConfig, InvalidActionRule
-from sparring.arenas import absolute_zero  # noqa: F401  (registers the absolute_zero kind)
+from sparring.arenas import absolute_zero, tasks  # noqa: F401  (registers the absolute_zero and tasks kinds)
 
 __all__ = ["Arena", "ArenaContext", "GameArena", "GameArenaConfig", "InvalidActionRule", "arena_class", "arena_kinds",
            "build_arena", "register_arena"]

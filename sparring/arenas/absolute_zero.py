@@ -47,6 +47,7 @@ from sparring.agents.prompting import chat_opens_reasoning, resolve_style
 from sparring.agents.roles import Role
 from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
 from sparring.arenas.base import Arena, ArenaContext, register_arena
+from sparring.arenas.verification import Candidate, VerificationStage, checking_user_template, verification_metrics
 from sparring.config import WarmStartConfig
 from sparring.environments.absolute_zero import prompts, rewards, tasks
 from sparring.environments.absolute_zero.buffers import Buffers, Entry
@@ -131,6 +132,17 @@ def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams, tokenizer
     return out
 
 
+def verifier_role(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams, tokenizer=None) -> Role:
+    """The verifier in the arena's prompt style; brackets, or <answer></answer> under answer_tag."""
+    p = cfg.prompt
+    style = resolve_style(p.style, tokenizer)
+    fmt = "answer_tag" if p.answer_format == "answer_tag" else "bracket"
+    return Role("verifier", system_prompt=p.system or None, user_template=checking_user_template(fmt),
+                sampling=SamplingParams(cfg.verify.max_new_tokens, sampling.temperature, sampling.top_p),
+                answer_format=fmt, prompt_style=style, text_template=p.text,
+                chat_opens_reasoning=style == "chat" and chat_opens_reasoning(tokenizer))
+
+
 @dataclass
 class _Proposal:
     """One proposer turn through the step."""
@@ -179,6 +191,9 @@ class AbsoluteZeroArena(Arena):
         self.export_path = Path(export_path) if export_path else None
         self._sandbox = sandbox  # closed with the arena when given (the Executor leaves a shared one open)
         self._perf: dict[str, float] = {}
+        self.verify = None
+        if cfg.verify is not None:
+            self.verify = VerificationStage(cfg.verify, policy, verifier_role(cfg, sampling, tokenizer), self.name)
 
     @classmethod
     def from_config(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext) -> AbsoluteZeroArena:
@@ -223,6 +238,10 @@ class AbsoluteZeroArena(Arena):
         perf["perf/az_sandbox_s"] += time.perf_counter() - t0
         episodes = [self._proposer_episode(p, step) for p in props]
         episodes += [self._solver_episode(s, step) for s in solves if s.owner is None]
+        if self.verify is not None:  # E. verify (optional): the model judges its trained answers
+            t0 = time.perf_counter()
+            episodes += await self.verify.run(self._candidates(solves), step)
+            perf["perf/az_generation_s"] += time.perf_counter() - t0
         self._perf = dict(perf)
         return episodes
 
@@ -300,6 +319,12 @@ class AbsoluteZeroArena(Arena):
                 s.owner.mc_scores.append(s.score)
         return len(items)
 
+    def _candidates(self, solves: list[_Solve]) -> list[Candidate]:
+        """The trained solver answers the sandbox could check (right iff the score is 1)."""
+        show = self.cfg.verify.show
+        return [Candidate(s.task.prompt(), s.answer if show == "answer" else s.turn.text, s.score == 1.0, s.seed)
+                for s in solves if s.owner is None and s.answer is not None and not s.sandbox_error]
+
     # ----- rewards and episodes -----------------------------------------------------------------
     @staticmethod
     def _untrained(p: _Proposal) -> bool:
@@ -373,6 +398,8 @@ class AbsoluteZeroArena(Arena):
         for name in LEARNABILITY_BINS:
             out[f"az/learnability_{name}_share"] = bins[name] / len(learn) if learn else 0.0
         out["az/untrained_turns"] = float(sum(not t.trainable for e in episodes for t in e.turns))
+        pairs = [(e.metadata["truth"], e.metadata["says"]) for e in episodes if e.metadata.get("phase") == "verify"]
+        out.update(verification_metrics(pairs, f"verify/{self.name}"))
         return out
 
     @classmethod

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from sparring.arenas.tasks_config import VerificationConfig
 from sparring.config import ArenaConfig, _Strict
 from sparring.environments.absolute_zero.prompts import AZR_TEXT, SYSTEM_PROMPT
 
@@ -105,6 +106,17 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
     prompt: AZPromptConfig = AZPromptConfig()
     """Prompt style (chat template or AZR's plain base-model prompt), system prompt and answer
     format (tags, or answer_tag: the final <answer> span) of the six roles."""
+    verify: VerificationConfig | None = None
+    """Switch on a verifier role (RISE): after the solve phase, the model judges each trained
+    solver answer (candidates: self), paid for agreeing with the sandbox's check. Its verdict is
+    read from brackets, or from <answer></answer> under prompt.answer_format: answer_tag."""
+
+    @model_validator(mode="after")
+    def _verify_own_answers(self):
+        if self.verify is not None and self.verify.candidates != "self":
+            raise ValueError(f"verify.candidates: {self.verify.candidates!r} is not available in the Absolute Zero "
+                             "arena; it verifies the solvers' own answers (self)")
+        return self
 
     @model_validator(mode="after")
     def _distinct_task_types(self):

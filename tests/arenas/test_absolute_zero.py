@@ -293,3 +293,21 @@ def test_sandbox_failures_are_counted_not_trained():
     m = arena.metrics(episodes)
     assert m["az/untrained_turns"] == 2 and m["az/abduction/reject/sandbox_error"] == 1
     assert m["az/abduction/solve_rate"] == 0.0 and m["az/abduction/solver_format_rate"] == 0.0  # the trained one
+
+
+def test_the_verification_stage_runs_on_absolute_zero_from_config():
+    """verify: {} judges the 7 well-formed trained solver answers, truth from the sandbox's check
+    (deduction right/wrong, abduction right/wrong, induction wrong/right/wrong): balanced weights
+    7/6 for a right answer, 7/8 for a wrong one."""
+    verdicts = ["[correct]", "[correct]", "[incorrect]", "[incorrect]", "[incorrect]", "[correct]", "[maybe]"]
+    policy = QueuePolicy({**PROPOSALS, **SOLVES, "verifier": verdicts})
+    cfg = make_cfg(verify={"candidates": "self", "show": "answer"})
+    arena, episodes = run_step(cfg, policy)
+    checks = [e for e in episodes if e.roles == ["verifier"]]
+    assert [e.metadata["truth"] for e in checks] == [True, False, True, False, False, True, False]
+    assert [e.rewards[0] for e in checks] == pytest.approx([7 / 6, 0.0, 0.0, 7 / 8, 7 / 8, 7 / 6, -1.0])
+    assert policy.prompts["verifier"][0].startswith("Problem: ") and "Proposed answer: 42" in policy.prompts["verifier"][0]
+    m = arena.metrics(episodes)
+    assert m["verify/az/accuracy"] == pytest.approx(4 / 7) and m["verify/az/invalid_rate"] == pytest.approx(1 / 7)
+    with pytest.raises(ValueError, match="verifies the solvers' own answers"):
+        make_cfg(verify={"candidates": "reference"})
