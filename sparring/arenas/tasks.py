@@ -372,7 +372,8 @@ class TaskArena(Arena):
 
 def format_rows(cfg: TaskArenaConfig, count: int, seed: int, sampling: SamplingParams = SamplingParams(),
                 tokenizer=None) -> list[dict]:
-    """`count` SFT rows over the arena's enabled roles; see `TaskArena.warm_start_rows`."""
+    """About `count` SFT rows over the arena's enabled roles (a verifier prompt appears once with
+    each verdict, so the warm start leaves it at even odds); see `TaskArena.warm_start_rows`."""
     from sparring.arenas.verification import judge_format_example, verify_observation
 
     rng = random.Random(seed * 7919 + 11)
@@ -387,9 +388,11 @@ def format_rows(cfg: TaskArenaConfig, count: int, seed: int, sampling: SamplingP
         role = roles[name]
         if name == "solver":
             obs, target = p.question, other.answer or "?"
-        elif name == "verifier":
+        elif name == "verifier":  # both verdicts for the same prompt: p = 1/2 everywhere, no spurious confidence
             shown = rng.choice([*p.candidates, other.answer or "?"])
-            obs, target = verify_observation(p.question, shown), rng.choice(["correct", "incorrect"])
+            obs = verify_observation(p.question, shown)
+            rows += [role.sft_row(obs, role.format_action(v)) for v in ("yes", "no")]
+            continue
         elif name == "judge":
             obs, target = judge_format_example(cfg.judge, p.question, other.answer or "?", rng)
         else:

@@ -16,10 +16,11 @@ class TaskSourceConfig(_Strict):
     """Where problems come from: exactly one of `generator`, `path` or `dataset`."""
 
     generator: Literal["arithmetic"] | None = None
-    """A generated family that needs no files: arithmetic (a op b over small operands, with a
-    reference candidate that is right or a typical slip, and a held-out split by problem)."""
+    """A generated family that needs no files: arithmetic (a op b over small operands, or with op
+    ">" which of two numbers is larger), each problem with a reference candidate that is right or
+    a typical slip, and a held-out split by problem."""
     ops: str = "+-"
-    """arithmetic: the operations used, from "+-*"."""
+    """arithmetic: the operations used, from "+-*>" (">": which of two numbers is larger)."""
     max_operand: int = Field(20, ge=1, le=10_000)
     """arithmetic: operands are 0..max_operand."""
     split: Literal["train", "heldout"] = "train"
@@ -72,6 +73,9 @@ class VerificationConfig(_Strict):
     reward is 1 - (p_correct - truth)^2."""
     invalid_penalty: float = -1.0
     """Reward of an unreadable verdict."""
+    samples: int = Field(1, ge=1)
+    """Verdicts sampled per candidate, one GRPO group: with more than one, each verdict is compared
+    with the other verdicts on the same candidate (grpo, dr_grpo), not with other candidates."""
     max_new_tokens: int = Field(16, ge=1)
     """Completion cap of a verifier turn."""
 

@@ -25,9 +25,11 @@ from sparring.environments.verification.verdicts import (Verdict, parse_grades, 
                                                          parse_score, parse_verdict)
 from sparring.types import Episode, Turn
 
-VERIFY_ASK = "Is the proposed answer correct? Answer correct or incorrect."
-VERIFY_ASK_CONFIDENCE = ("Is the proposed answer correct? Answer correct or incorrect, then a comma and how sure "
-                         "you are from 0 to 1 (for example: correct, 0.8).")
+# yes / no rather than correct / incorrect: two short words with no shared prefix, so a misspelt
+# verdict (invalid, penalised) does not push down the first tokens of one verdict only
+VERIFY_ASK = "Is the proposed answer correct? Answer yes or no."
+VERIFY_ASK_CONFIDENCE = ("Is the proposed answer correct? Answer yes or no, then a comma and how sure you are from 0 "
+                         "to 1 (for example: yes, 0.8).")
 
 
 def checking_user_template(fmt: str) -> str:
@@ -78,16 +80,20 @@ class VerificationStage:
         return rewards.class_weights([t for t in truths if t is not None], self.cfg.class_weights)
 
     async def run(self, cands: Sequence[Candidate], step: int = 0) -> list[Episode]:
-        asked = await self.ask(cands)
+        """`samples` verdicts per candidate, each an Episode grouped by candidate."""
+        k = self.cfg.samples
+        asked = await self.ask([c for c in cands for _ in range(k)])
         weights = self.weights([c.truth for c in cands])
         out = []
-        for c, (turn, verdict) in zip(cands, asked):
+        for i, (turn, verdict) in enumerate(asked):
+            c = cands[i // k]
             known = c.truth is not None
             reward = self.reward(verdict, c.truth, weights) if known else 0.0
             meta = {"phase": "verify", "step": step, "truth": c.truth,
                     "says": None if verdict is None else verdict.correct}
             out.append(Episode(self.arena, "verify", c.seed, [turn if known else replace(turn, trainable=False)],
-                               [reward], [self.role.name], meta, forfeit=0 if turn.invalid else None))
+                               [reward], [self.role.name], meta, forfeit=0 if turn.invalid else None,
+                               group=(step, i // k)))
         return out
 
 

@@ -285,6 +285,18 @@ def test_problems_from_a_jsonl_file_with_reference_candidates(tmp_path):
 def test_format_rows_teach_every_enabled_role_nothing_about_the_truth():
     cfg = TaskArenaConfig(name="t", verify={"candidates": "reference"}, judge={})
     rows = format_rows(cfg, 30, seed=0)
-    assert len(rows) == 30
-    verdicts = [r["completion"][0]["content"] for r in rows if "Proposed answer" in r["prompt"][-1]["content"]]
-    assert set(verdicts) == {"[correct]", "[incorrect]"}
+    assert len(rows) == 40  # 10 verifier prompts, each with both verdicts
+    verdicts = {}
+    for r in rows:
+        if "Proposed answer" in r["prompt"][-1]["content"]:
+            verdicts.setdefault(r["prompt"][-1]["content"], []).append(r["completion"][0]["content"])
+    assert len(verdicts) == 10 and all(sorted(v) == ["[no]", "[yes]"] for v in verdicts.values())
+
+
+def test_several_verdicts_per_candidate_form_one_group():
+    arena = arena_with(Script(solver=right_if_even, verifier=honest_verifier),
+                       verify={"candidates": "reference", "samples": 3})
+    checks = phase(play(arena, n=4), "verify")
+    assert len(checks) == 12
+    groups = [e.group for e in checks]
+    assert len(set(groups)) == 4 and all(groups.count(g) == 3 for g in groups)

@@ -159,3 +159,27 @@ def test_a_check_that_hangs_is_killed_and_counted():
     assert math.verify("1", "1") is None and math.timeouts == 1
     assert math._proc is None  # killed; the next call starts a fresh worker
     math.close()
+
+
+def test_all_corruptions_lists_every_wrong_answer_corrupt_can_make():
+    import random
+    from sparring.environments.problems.arithmetic import all_corruptions
+
+    rng = random.Random(1)
+    for a, op, b in [(7, "-", 3), (4, "+", 4), (0, "*", 9), (12, ">", 30)]:
+        listed = set(all_corruptions(a, op, b))
+        assert OPS[op](a, b) not in listed
+        assert {corrupt(a, op, b, rng) for _ in range(500)} == listed
+    assert all_corruptions(7, "-", 3) == [-6, -4, 2, 3, 5, 6, 10, 14, 21]
+
+
+def test_balanced_interval_brackets_the_balanced_accuracy():
+    from sparring.environments.verification.stats import balanced_interval
+
+    truths = [True] * 10 + [False] * 90
+    says = [True] * 8 + [False] * 2 + [False] * 45 + [True] * 45  # recall 0.8 and 0.5
+    s = verdict_stats(truths, says)
+    assert s["balanced_accuracy"] == pytest.approx(0.65)
+    lo, hi = balanced_interval(truths, says)
+    half = 1.96 * (0.8 * 0.2 / 10 + 0.5 * 0.5 / 90) ** 0.5 / 2
+    assert (lo, hi) == (pytest.approx(0.65 - half), pytest.approx(0.65 + half))

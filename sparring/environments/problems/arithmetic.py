@@ -1,4 +1,5 @@
-"""A generated task family: small arithmetic (a + b, a - b, a * b) with correct and corrupted answers.
+"""Generated task families with correct and corrupted answers: small arithmetic (a + b, a - b,
+a * b) and comparison (which of two numbers is larger).
 
 Offline and deterministic, so a verifier can be trained and measured on any machine. The problem
 space is every (a, op, b) with operands in [0, max_operand]; a stable hash of the problem puts
@@ -14,7 +15,7 @@ import random
 
 from sparring.environments.problems import Problem
 
-OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, ">": max}
 CORRUPTIONS = ("off_by_small", "off_by_ten", "swapped", "wrong_op")
 
 
@@ -23,9 +24,15 @@ def _heldout(a: int, op: str, b: int, fraction: float) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
+def question(a: int, op: str, b: int) -> str:
+    return f"Which is larger, {a} or {b}?" if op == ">" else f"What is {a} {op} {b}?"
+
+
 class Arithmetic:
     """Problems of one split; `sample(rng)` draws one with a reference candidate that is right
-    with probability `correct_share` and otherwise a corruption of the gold answer."""
+    with probability `correct_share` and otherwise a corruption of the gold answer. Op ">" is
+    comparison: which of two distinct numbers is larger (the slip: the smaller one, or the larger
+    misread by one or ten)."""
 
     def __init__(self, ops: str = "+-", max_operand: int = 20, split: str = "train", heldout_fraction: float = 0.2,
                  correct_share: float = 0.5) -> None:
@@ -37,7 +44,7 @@ class Arithmetic:
         self.correct_share = correct_share
         want_heldout = split == "heldout"
         self.space = [(a, op, b) for op in ops for a in range(max_operand + 1) for b in range(max_operand + 1)
-                      if _heldout(a, op, b, heldout_fraction) == want_heldout]
+                      if _heldout(a, op, b, heldout_fraction) == want_heldout and not (op == ">" and a == b)]
         if not self.space:
             raise ValueError(f"the {split} split of arithmetic (ops {ops!r}, max_operand {max_operand}, "
                              f"heldout_fraction {heldout_fraction}) is empty")
@@ -52,12 +59,14 @@ class Arithmetic:
             candidate = gold
         else:
             candidate = corrupt(a, op, b, rng)
-        return Problem(f"{a}{op}{b}", f"What is {a} {op} {b}?", str(gold), (str(candidate),))
+        return Problem(f"{a}{op}{b}", question(a, op, b), str(gold), (str(candidate),))
 
 
 def corrupt(a: int, op: str, b: int, rng: random.Random) -> int:
     """A wrong answer to a op b, made by one of CORRUPTIONS (never equal to the right one)."""
     gold = OPS[op](a, b)
+    if op == ">":
+        return min(a, b) if rng.random() < 0.5 else gold + rng.choice((-10, -1, 1, 10))
     kinds = [k for k in CORRUPTIONS if not (k == "swapped" and (op != "-" or a == b))]
     while True:
         kind = rng.choice(kinds)
@@ -68,6 +77,18 @@ def corrupt(a: int, op: str, b: int, rng: random.Random) -> int:
         elif kind == "swapped":
             wrong = b - a
         else:
-            wrong = OPS[rng.choice([o for o in OPS if o != op])](a, b)
+            wrong = OPS[rng.choice([o for o in "+-*" if o != op])](a, b)
         if wrong != gold:
             return wrong
+
+
+def all_corruptions(a: int, op: str, b: int) -> list[int]:
+    """Every wrong answer `corrupt` can produce for a op b, sorted (an evaluation set's wrong items)."""
+    gold = OPS[op](a, b)
+    if op == ">":
+        wrong = {min(a, b)} | {gold + d for d in (-10, -1, 1, 10)}
+    else:
+        wrong = {gold + d for d in (-2, -1, 1, 2, -10, 10)} | {OPS[o](a, b) for o in "+-*" if o != op}
+        if op == "-" and a != b:
+            wrong.add(b - a)
+    return sorted(wrong - {gold})

@@ -16,6 +16,20 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def balanced_interval(truths: Sequence[bool], says: Sequence[bool | None], z: float = 1.96) -> tuple[float, float]:
+    """A normal-approximation 95% interval of the balanced accuracy (the mean of the two per-class
+    recalls; an unreadable verdict counts as wrong)."""
+    parts = []
+    for cls in (True, False):
+        hits = [s is not None and s == t for t, s in zip(truths, says) if t == cls]
+        if hits:
+            p = sum(hits) / len(hits)
+            parts.append((p, p * (1 - p) / len(hits)))
+    mean = sum(p for p, _ in parts) / len(parts)
+    half = z * math.sqrt(sum(v for _, v in parts)) / len(parts)
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
 def verdict_stats(truths: Sequence[bool], says: Sequence[bool | None]) -> dict[str, float]:
     """Accuracy (an unreadable verdict, None, counts as wrong), balanced accuracy, precision and
     recall of "correct" verdicts, the share of "correct" verdicts (verdict balance), the share of
