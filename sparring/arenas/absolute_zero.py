@@ -43,11 +43,12 @@ from pathlib import Path
 from typing import Sequence
 
 from sparring.agents.answer_formats import THINK_CLOSE, extract_answer
-from sparring.agents.prompting import chat_opens_reasoning, resolve_style
+from sparring.agents.prompting import PromptConfig, build_role, chat_opens_reasoning, resolve_style
 from sparring.agents.roles import Role
 from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
 from sparring.arenas.base import Arena, ArenaContext, register_arena
-from sparring.arenas.verification import Candidate, VerificationStage, checking_user_template, verification_metrics
+from sparring.arenas.verification import (Candidate, VerificationStage, checking_user_template, verdict_pairs,
+                                          verification_metrics)
 from sparring.config import WarmStartConfig
 from sparring.environments.absolute_zero import prompts, rewards, tasks
 from sparring.environments.absolute_zero.buffers import Buffers, Entry
@@ -135,12 +136,10 @@ def make_roles(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams, tokenizer
 def verifier_role(cfg: AbsoluteZeroArenaConfig, sampling: SamplingParams, tokenizer=None) -> Role:
     """The verifier in the arena's prompt style; brackets, or <answer></answer> under answer_tag."""
     p = cfg.prompt
-    style = resolve_style(p.style, tokenizer)
-    fmt = "answer_tag" if p.answer_format == "answer_tag" else "bracket"
-    return Role("verifier", system_prompt=p.system or None, user_template=checking_user_template(fmt),
-                sampling=SamplingParams(cfg.verify.max_new_tokens, sampling.temperature, sampling.top_p),
-                answer_format=fmt, prompt_style=style, text_template=p.text,
-                chat_opens_reasoning=style == "chat" and chat_opens_reasoning(tokenizer))
+    prompt = PromptConfig(style=p.style, answer_format="answer_tag" if p.answer_format == "answer_tag" else "bracket",
+                          system=p.system, text=p.text)
+    return build_role(prompt, "verifier", SamplingParams(cfg.verify.max_new_tokens, sampling.temperature, sampling.top_p),
+                      tokenizer, default_user=checking_user_template)
 
 
 @dataclass
@@ -398,8 +397,7 @@ class AbsoluteZeroArena(Arena):
         for name in LEARNABILITY_BINS:
             out[f"az/learnability_{name}_share"] = bins[name] / len(learn) if learn else 0.0
         out["az/untrained_turns"] = float(sum(not t.trainable for e in episodes for t in e.turns))
-        pairs = [(e.metadata["truth"], e.metadata["says"]) for e in episodes if e.metadata.get("phase") == "verify"]
-        out.update(verification_metrics(pairs, f"verify/{self.name}"))
+        out.update(verification_metrics(verdict_pairs(episodes), f"verify/{self.name}"))
         return out
 
     @classmethod

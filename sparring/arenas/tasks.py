@@ -33,7 +33,7 @@ from sparring.agents.roles import Role
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.arenas.tasks_config import TaskArenaConfig, TaskSourceConfig, VerificationConfig
 from sparring.arenas.verification import (Candidate, JudgeItem, JudgeStage, VerificationStage, checking_user_template,
-                                          judge_metrics, verification_metrics)
+                                          judge_metrics, verdict_pairs, verification_metrics)
 from sparring.config import EvalConfig, WarmStartConfig
 from sparring.environments.problems import Problem
 from sparring.environments.problems.arithmetic import Arithmetic
@@ -55,7 +55,6 @@ class ProblemPool:
     """Problems of one source: generated on demand, or read once and sampled uniformly."""
 
     def __init__(self, cfg: TaskSourceConfig) -> None:
-        self.cfg = cfg
         self.generator = None
         self.items: list[Problem] = []
         if cfg.generator == "arithmetic":
@@ -71,8 +70,9 @@ class ProblemPool:
 def make_roles(cfg: TaskArenaConfig, sampling: SamplingParams, tokenizer=None) -> dict[str, Role]:
     """The arena's roles from its `prompt:` config, each with its own completion cap."""
     cfg.prompt.check_roles(list(ROLES))
+    checker = cfg.verify or cfg.self_correction
     caps = {"solver": cfg.solver_max_new_tokens,
-            "verifier": (cfg.verify or cfg.self_correction).max_new_tokens if (cfg.verify or cfg.self_correction) else 16,
+            "verifier": checker.max_new_tokens if checker else 16,
             "judge": cfg.judge.max_new_tokens if cfg.judge else 16,
             "meta_judge": cfg.judge.max_new_tokens if cfg.judge else 16,
             "proposer": cfg.propose.max_new_tokens if cfg.propose else 48}
@@ -303,9 +303,7 @@ class TaskArena(Arena):
             if firsts:
                 out[f"{p}/first_answer_solve_rate"] = sum(firsts) / len(firsts)
             out[f"{p}/verify_rounds_mean"] = sum(len(e.metadata["history"]) for e in solves) / len(solves)
-        pairs = [(e.metadata["truth"], e.metadata["says"]) for e in episodes
-                 if e.metadata.get("phase") == "verify" and e.metadata["truth"] is not None]
-        pairs += [h for e in solves for h in e.metadata["history"] if h[0] is not None]
+        pairs = verdict_pairs(episodes) + [h for e in solves for h in e.metadata["history"] if h[0] is not None]
         out.update(verification_metrics(pairs, f"verify/{self.name}"))
         out.update(judge_metrics(episodes, f"judge/{self.name}"))
         props = [e.metadata for e in episodes if e.metadata.get("phase") == "propose"]

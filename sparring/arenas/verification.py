@@ -97,6 +97,12 @@ class VerificationStage:
         return out
 
 
+def verdict_pairs(episodes: Sequence[Episode]) -> list[tuple[bool, bool | None]]:
+    """(truth, says) of every verification episode whose truth is known (`VerificationStage.run`'s)."""
+    return [(e.metadata["truth"], e.metadata["says"]) for e in episodes
+            if e.metadata.get("phase") == "verify" and e.metadata["truth"] is not None]
+
+
 def verification_metrics(pairs: Sequence[tuple[bool, bool | None]], prefix: str) -> dict[str, float]:
     """verdict_stats of (truth, says) pairs under `prefix` (e.g. "verify/<arena>")."""
     if not pairs:
