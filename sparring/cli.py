@@ -98,7 +98,7 @@ def cmd_eval(args) -> int:
 
         return cmd_benchmark(args)
     if not args.game:
-        raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning)")
+        raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning|math|mcq)")
     if args.exploitability:
         from sparring.evals.exploitability_cli import cmd_exploitability
 
@@ -126,7 +126,7 @@ def _eval_games(args) -> int:
     for spec, cfg in specs:
         if cfg.kind == "checkpoint" and not os.path.isdir(cfg.path):
             raise UsageError(f"--opponent {spec}: {cfg.path} is not a directory")
-    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     prompt = _prompt_config(args)
     policy = _model_policy(args.model, args.engine)
     frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
@@ -211,7 +211,7 @@ def _eval_elo(args) -> int:
     models = _elo_players(args)
     if args.model:
         models.setdefault(os.path.basename(args.model.rstrip('/')) or args.model, args.model)
-    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     prompt = _prompt_config(args)
     policies = {name: _model_policy(path, args.engine) for name, path in models.items()}
     tokenizer = next((p.engine.tokenizer for p in policies.values()), None)  # the style resolves against the first
@@ -276,7 +276,7 @@ def cmd_play(args) -> int:
         if not 0 <= args.seat < num_players:
             raise UsageError(f"--seat {args.seat}: {args.game} has seats 0-{num_players - 1}")
         seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model, args.engine)
-    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     try:
         rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling,
                        prompt=_prompt_config(args))
@@ -285,11 +285,22 @@ def cmd_play(args) -> int:
     return 0 if rewards is not None else 1
 
 
-def _prompt_flags(parser) -> None:
+GAME_MAX_NEW_TOKENS = 8
+
+
+def game_max_new_tokens(args) -> int:
+    """--max-new-tokens for a game (eval's default is None: each mode has its own)."""
+    return GAME_MAX_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens
+
+
+def _prompt_flags(parser, answer_format: str | None = "bracket") -> None:
+    """--answer-format and --prompt-style; `answer_format` None: the mode picks its default (games
+    bracket, math/mcq boxed)."""
     from sparring.agents.answer_formats import FORMATS
 
-    parser.add_argument("--answer-format", choices=sorted(FORMATS), default="bracket",
-                        help="where the model's answer is read (an arena's prompt.answer_format; default bracket)")
+    parser.add_argument("--answer-format", choices=sorted(FORMATS), default=answer_format,
+                        help="where the model's answer is read (an arena's prompt.answer_format; default bracket; "
+                             "math/mcq benchmarks: boxed)")
     parser.add_argument("--prompt-style", choices=["auto", "chat", "plain"], default="auto",
                         help="chat template or plain text prompt (prompt.style; default auto: chat when the "
                              "tokenizer has a chat template)")
@@ -299,7 +310,7 @@ def _prompt_config(args):
     """The `prompt:` settings given on the command line (the rest at their defaults)."""
     from sparring.agents.prompting import PromptConfig
 
-    return PromptConfig(style=args.prompt_style, answer_format=args.answer_format)
+    return PromptConfig(style=args.prompt_style, answer_format=args.answer_format or "bracket")
 
 
 def _import_flag(parser, engine: bool = True) -> None:
@@ -349,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--episodes", type=int, default=1000, help="games per seat (per pairing with --elo)")
     e.add_argument("--temperature", type=float, default=None,
                    help="0 = greedy (the default for games; --exploitability defaults to 1, the sampling policy)")
-    e.add_argument("--max-new-tokens", type=int, default=8)
-    _prompt_flags(e)
+    e.add_argument("--max-new-tokens", type=int, default=None,
+                   help=f"token budget of one answer (games: default {GAME_MAX_NEW_TOKENS}; math/mcq: 1024)")
+    _prompt_flags(e, answer_format=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", help="write results to this JSON file")
     e.add_argument("--elo", nargs="+", metavar="DIR", help="rank these models by Elo in a round robin")
@@ -362,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                         "wins or loses every game); 0 = pure maximum likelihood")
     from sparring.evals.cli import add_benchmark_args
 
-    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning and its options
+    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning|math|mcq and its options
     from sparring.evals.exploitability_cli import add_exploitability_args
 
     add_exploitability_args(e)  # --exploitability, --scripted, --cfr-iterations

@@ -1,10 +1,14 @@
-"""Command-line side of the code benchmarks: arguments and one command, for `sparring eval`.
+"""Command-line side of the benchmarks: arguments and one command, for `sparring eval`.
 
-``add_benchmark_args(parser)`` adds ``--benchmark {humaneval,code_reasoning}`` and its options
-(plus ``--model``, ``--temperature``, ``--seed`` and ``--json`` when the parser lacks them);
-``cmd_benchmark(args)`` loads the model the way ``sparring eval`` does, runs the benchmark,
-prints a table and ``<name>=<value>`` lines, and writes JSON with ``--json``. It does not
-register a subcommand itself: the caller's parser decides where the options live.
+``add_benchmark_args(parser)`` adds ``--benchmark {humaneval,code_reasoning,math,mcq}`` and its
+options (plus ``--model``, ``--temperature``, ``--seed``, ``--json``, ``--answer-format``,
+``--prompt-style`` and ``--max-new-tokens`` when the parser lacks them); ``cmd_benchmark(args)``
+loads the model the way ``sparring eval`` does, runs the benchmark, prints a table and
+``<name>=<value>`` lines, and writes JSON with ``--json``. It does not register a subcommand
+itself: the caller's parser decides where the options live.
+
+``--answer-format`` and ``--max-new-tokens`` default to None: each mode applies its own default
+(games: bracket, 8 tokens; math/mcq: boxed, 1024).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import sys
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS = ("humaneval", "code_reasoning")
+BENCHMARKS = ("humaneval", "code_reasoning", "math", "mcq")
+REASONING = ("math", "mcq")
+REASONING_MAX_NEW_TOKENS = 1024
 
 
 def _k_list(text: str) -> list[int]:
@@ -32,9 +38,11 @@ def _k_list(text: str) -> list[int]:
 
 def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark options to ``parser`` (an existing ``--model`` etc. is reused)."""
-    g = parser.add_argument_group("code benchmarks")
+    from sparring.agents.answer_formats import FORMATS
+
+    g = parser.add_argument_group("benchmarks")
     g.add_argument("--benchmark", choices=BENCHMARKS, default=None,
-                   help="run a code benchmark instead of games")
+                   help="run a benchmark instead of games")
     g.add_argument("--samples", type=int, default=1, help="answers sampled per problem (n)")
     g.add_argument("--k", type=_k_list, action="extend", default=None, metavar="K",
                    help="pass@k to report (repeatable or comma list; default 1; k <= samples)")
@@ -42,11 +50,30 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
                    help="code_reasoning triplets JSONL (default: the built-in held-out set)")
     g.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only")
     g.add_argument("--canonical", action="store_true",
-                   help="answer with the reference solutions instead of a model (harness check)")
+                   help="answer with the reference solutions / gold answers instead of a model "
+                        "(harness check)")
     g.add_argument("--code-max-new-tokens", type=int, default=512,
                    help="token budget of one code answer")
     g.add_argument("--exec-timeout", type=float, default=5.0,
                    help="seconds of wall clock per sandboxed program")
+    r = parser.add_argument_group("reasoning benchmarks (--benchmark math|mcq)")
+    r.add_argument("--data", default=None, metavar="FILE",
+                   help="questions from a .jsonl/.json/.parquet/.csv file")
+    r.add_argument("--dataset", default=None, metavar="ID",
+                   help="questions from a hub dataset (datasets.load_dataset), e.g. "
+                        "HuggingFaceH4/MATH-500")
+    r.add_argument("--dataset-name", default=None, metavar="NAME",
+                   help="the dataset's config name, e.g. main for gsm8k")
+    r.add_argument("--split", default="test", help="the dataset split (default test)")
+    r.add_argument("--question-field", default=None, metavar="FIELD",
+                   help="default: math problem (else question); mcq question")
+    r.add_argument("--answer-field", default=None, metavar="FIELD",
+                   help="default answer (math: GSM8K's '... #### 42' keeps 42; mcq: a letter, a "
+                        "0-based index, or an option's text)")
+    r.add_argument("--options-field", default=None, metavar="FIELD",
+                   help="mcq: a list column (default options), or one column per option: A,B,C,D")
+    r.add_argument("--check-timeout", type=float, default=10.0,
+                   help="seconds per math-verify check before its worker is killed")
     present = parser._option_string_actions  # noqa: SLF001 - reuse `sparring eval`'s options
     if "--model" not in present:
         g.add_argument("--model", default=None,
@@ -57,6 +84,20 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
         g.add_argument("--seed", type=int, default=0)
     if "--json" not in present:
         g.add_argument("--json", default=None, help="write the report to this JSON file")
+    if "--prompt-style" not in present:
+        r.add_argument("--prompt-style", choices=["auto", "chat", "plain"], default="auto",
+                       help="chat template or plain text prompt (auto: chat when the tokenizer "
+                            "has a chat template)")
+    if "--answer-format" not in present:  # (sparring eval has it, default None: each mode its own)
+        r.add_argument("--answer-format", choices=sorted(FORMATS), default=None,
+                       help="where the answer is read (default boxed)")
+    if "--max-new-tokens" not in present:
+        r.add_argument("--max-new-tokens", type=int, default=None,
+                       help=f"token budget of one answer (default {REASONING_MAX_NEW_TOKENS})")
+
+
+_REASONING_ONLY = ("data", "dataset", "dataset_name", "question_field", "answer_field",
+                   "options_field")
 
 
 def _check(args) -> str | None:
@@ -68,12 +109,25 @@ def _check(args) -> str | None:
     if args.limit is not None and args.limit < 1:
         return f"--limit must be >= 1, got {args.limit}"
     too_big = [k for k in (args.k or [1]) if k > args.samples]
-    if args.benchmark == "humaneval" and too_big:
+    if args.benchmark != "code_reasoning" and too_big:
         return f"pass@{too_big[0]} needs --samples >= {too_big[0]} (got {args.samples})"
     if not args.canonical and not args.model:
         return "--model is required (or --canonical for a harness check)"
     if args.triplets is not None and args.benchmark != "code_reasoning":
         return "--triplets applies to --benchmark code_reasoning only"
+    if args.benchmark not in REASONING:
+        given = [name for name in _REASONING_ONLY if getattr(args, name) is not None]
+        if given:
+            return f"--{given[0].replace('_', '-')} applies to --benchmark math|mcq only"
+        return None
+    if (args.data is None) == (args.dataset is None):
+        return f"--benchmark {args.benchmark} needs exactly one of --data FILE or --dataset ID"
+    if args.benchmark == "math" and args.options_field is not None:
+        return "--options-field applies to --benchmark mcq only"
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        return f"--max-new-tokens must be >= 1, got {args.max_new_tokens}"
+    if args.check_timeout <= 0:
+        return f"--check-timeout must be > 0, got {args.check_timeout}"
     return None
 
 
@@ -83,29 +137,43 @@ def cmd_benchmark(args) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from sparring.evals import code_reasoning, humaneval
+    from sparring.evals import code_reasoning, humaneval, reasoning
 
     ks = sorted(set(args.k or [1]))
-    if args.benchmark == "humaneval":
-        items = humaneval.load_problems(limit=args.limit)
-    else:
-        try:
-            items = code_reasoning.load_triplets(args.triplets, limit=args.limit)
-        except (OSError, ValueError) as e:
-            print(f"error: --triplets: {e}", file=sys.stderr)
-            return 2
+    try:
+        items = _load(args)
+    except reasoning.MissingField as e:
+        print(f"error: --{e.key.replace('_', '-')}: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        source = {"code_reasoning": "--triplets"}.get(args.benchmark) or (
+            "--data" if args.data else "--dataset")
+        print(f"error: {source}: {e}", file=sys.stderr)
+        return 2
     if args.samples > 1 and args.temperature <= 0 and not args.canonical:
         log.warning("--samples %d with greedy decoding: all samples are the same answer",
                     args.samples)
 
     async def run():
-        engine = None
-        if args.canonical:
-            policy = (humaneval.canonical_policy(items) if args.benchmark == "humaneval"
-                      else code_reasoning.canonical_policy(items))
-        else:
+        engine = tokenizer = None
+        if not args.canonical:
             policy, engine = _model_policy(args)
+            tokenizer = engine.tokenizer
         try:
+            if args.benchmark in REASONING:
+                role = reasoning.reasoning_role(
+                    args.benchmark, args.answer_format,
+                    args.prompt_style, tokenizer,
+                    args.max_new_tokens if args.max_new_tokens is not None else REASONING_MAX_NEW_TOKENS,
+                    args.temperature)
+                if args.canonical:
+                    policy = reasoning.canonical_policy(items, role)
+                return await reasoning.evaluate(policy, items, role, samples=args.samples, ks=ks,
+                                                check_timeout_s=args.check_timeout,
+                                                benchmark=args.benchmark)
+            if args.canonical:
+                policy = (humaneval.canonical_policy(items) if args.benchmark == "humaneval"
+                          else code_reasoning.canonical_policy(items))
             if args.benchmark == "humaneval":
                 role = humaneval.humaneval_role(args.code_max_new_tokens, args.temperature)
                 return await humaneval.evaluate(policy, items, samples=args.samples, ks=ks,
@@ -118,7 +186,7 @@ def cmd_benchmark(args) -> int:
                 await engine.aclose()
 
     report = asyncio.run(run())
-    module = humaneval if args.benchmark == "humaneval" else code_reasoning
+    module = {"humaneval": humaneval, "code_reasoning": code_reasoning}.get(args.benchmark, reasoning)
     print(module.format_table(report))
     for name, value in report.metrics().items():
         print(f"{name}={value:.4f}")
@@ -127,6 +195,20 @@ def cmd_benchmark(args) -> int:
             json.dump({"benchmark": args.benchmark, "model": args.model,
                        "canonical": args.canonical, **report.to_json()}, f, indent=1)
     return 0
+
+
+def _load(args) -> list:
+    """The benchmark's problems, triplets or questions (OSError / ValueError on bad data)."""
+    from sparring.evals import code_reasoning, humaneval, reasoning
+
+    if args.benchmark == "humaneval":
+        return humaneval.load_problems(limit=args.limit)
+    if args.benchmark == "code_reasoning":
+        return code_reasoning.load_triplets(args.triplets, limit=args.limit)
+    return reasoning.load_questions(
+        args.benchmark, path=args.data, dataset=args.dataset, name=args.dataset_name,
+        split=args.split, question_field=args.question_field, answer_field=args.answer_field,
+        options_field=args.options_field, limit=args.limit)
 
 
 def _model_policy(args):
@@ -145,9 +227,10 @@ def _model_policy(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sparring.evals.cli --benchmark humaneval ...`` until `sparring eval` has it."""
+    """``python -m sparring.evals.cli --benchmark math --data FILE ...`` (also ``sparring eval``)."""
     parser = argparse.ArgumentParser(prog="python -m sparring.evals.cli",
-                                     description="code benchmarks: HumanEval, code reasoning")
+                                     description="benchmarks: HumanEval, code reasoning, math, "
+                                                 "multiple choice")
     add_benchmark_args(parser)
     args = parser.parse_args(argv)
     if args.benchmark is None:
