@@ -15,7 +15,8 @@ from sparring.agents.models import load_tokenizer
 from sparring.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-ARCH = {"spiral_kuhn_qwen3.yaml": "qwen3", "absolute_zero_qwen.yaml": "qwen2", "rise_qwen3.yaml": "qwen3"}
+ARCH = {"spiral_kuhn_qwen3.yaml": "qwen3", "absolute_zero_qwen.yaml": "qwen2", "rise_qwen3.yaml": "qwen3",
+        "spice_qwen3.yaml": "qwen3"}
 
 
 def _twin(arch: str, tokenizer_path: str, out: Path) -> str:
@@ -50,6 +51,14 @@ def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_pat
         overrides += ["arenas.0.episodes_per_step=2", "arenas.0.samples=2", f"arenas.0.source.path={problems}",
                       f"arenas.0.eval_source.path={problems}", "arenas.0.solver_max_new_tokens=12",
                       "arenas.0.verify.max_new_tokens=12"]
+    elif full.arenas[0].kind == "corpus":
+        corpus = tmp_path / "corpus.jsonl"
+        corpus.write_text("".join(json.dumps({"text": f"Document {i}: the function f{i} returns {i} squared, "
+                                                       f"which is {i * i}, and raises TypeError on strings."}) + "\n"
+                                  for i in range(4)))
+        overrides += ["arenas.0.episodes_per_step=2", "arenas.0.challenger.per_document=2", "arenas.0.reasoner.samples=2",
+                      f"arenas.0.corpus.path={corpus}", "arenas.0.corpus.min_chars=20",
+                      "arenas.0.challenger.max_new_tokens=12", "arenas.0.reasoner.max_new_tokens=12"]
     else:
         overrides += ["arenas.0.episodes_per_step=4"]
     cfg = load_config(REPO / "configs" / preset, overrides)

@@ -9,11 +9,15 @@
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from sparring.agents.roles import Role, chat_prompt_ids  # noqa: F401  (chat_prompt_ids: re-exported)
 from sparring.types import Turn
+
+
+PROMPT_CACHE_SIZE = 20_000  # tokenised prompts kept per EnginePolicy (least recently used first out)
 
 
 class Policy(Protocol):
@@ -49,7 +53,7 @@ class EnginePolicy:
         self.engine = engine
         self.trainable = trainable
         self.temperature = temperature  # overrides the role's (e.g. greedy evaluation)
-        self._prompt_cache: dict[tuple[Role, str], list[int]] = {}
+        self._prompt_cache: OrderedDict[tuple[Role, str], list[int]] = OrderedDict()
 
     def prompt_ids(self, role: Role, observation: str) -> list[int]:
         """The role's prompt in its style (chat template or plain text), cached per (role, observation)."""
@@ -57,8 +61,11 @@ class EnginePolicy:
         ids = self._prompt_cache.get(key)
         if ids is None:
             ids = role.prompt_ids(self.engine.tokenizer, observation)
-            if len(self._prompt_cache) < 100_000:
-                self._prompt_cache[key] = ids
+            self._prompt_cache[key] = ids
+            if len(self._prompt_cache) > PROMPT_CACHE_SIZE:  # least recently used out: corpus prompts are
+                self._prompt_cache.popitem(last=False)  # long and rarely repeat across steps
+        else:
+            self._prompt_cache.move_to_end(key)
         return ids
 
     async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:

@@ -37,7 +37,8 @@ from sparring.agents.roles import Role
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.arenas.corpus_config import CorpusArenaConfig
 from sparring.arenas.verification import checking_user_template
-from sparring.config import WarmStartConfig
+from sparring.agents.policies import EnginePolicy
+from sparring.config import EvalConfig, WarmStartConfig
 from sparring.environments.challenges import INVALID_REASONS, Challenge, parse_challenge
 from sparring.environments.challenges.diversity import distinct_n, repetition_penalties, self_bleu
 from sparring.environments.challenges.rewards import answer_key, challenger_reward, in_band, majority_vote
@@ -46,6 +47,8 @@ from sparring.environments.corpus import Document, DocumentSampler
 from sparring.environments.problems.arithmetic import OPS, all_corruptions
 from sparring.environments.problems.arithmetic import question as arithmetic_question
 from sparring.environments.problems.checking import MathVerifier, check, check_answer
+from sparring.evals.reasoning import evaluate as evaluate_reasoning
+from sparring.evals.reasoning import load_questions, reasoning_role
 from sparring.types import Episode, SamplingParams, Turn
 
 ROLES = ("challenger", "reasoner")
@@ -117,16 +120,20 @@ class CorpusArena(Arena):
     config_model = CorpusArenaConfig
 
     def __init__(self, cfg: CorpusArenaConfig, policy, sampling: SamplingParams = SamplingParams(), tokenizer=None,
-                 seed: int = 0, run_dir: Path | None = None) -> None:
+                 seed: int = 0, run_dir: Path | None = None, eval_engine=None) -> None:
         self.cfg, self.name, self.policy = cfg, cfg.name, policy
         self.roles = make_roles(cfg, sampling, tokenizer)
+        self.tokenizer, self.eval_engine = tokenizer, eval_engine
+        self.benchmarks = [(b, load_questions(b.kind, b.path, b.dataset, b.dataset_name, b.split, b.question_field,
+                                              b.answer_field, b.options_field, b.limit)) for b in cfg.benchmarks]
         self.sampler = DocumentSampler(cfg.corpus.to_source(), seed) if cfg.challenger.grounded else None
         self.math = MathVerifier(cfg.math_timeout_s) if cfg.reasoner.labels == "gold" and "free" in cfg.challenger.formats else None
         self.samples_path = Path(run_dir) / "corpus_samples.jsonl" if run_dir is not None else None
 
     @classmethod
     def from_config(cls, cfg: CorpusArenaConfig, ctx: ArenaContext) -> CorpusArena:
-        return cls(cfg, ctx.policy, ctx.sampling, ctx.tokenizer, seed=ctx.seed * 1009 + ctx.index, run_dir=ctx.run_dir)
+        return cls(cfg, ctx.policy, ctx.sampling, ctx.tokenizer, seed=ctx.seed * 1009 + ctx.index, run_dir=ctx.run_dir,
+                   eval_engine=ctx.engine)
 
     # ----- the step ----------------------------------------------------------------------------
     async def play_step(self, step: int, seeds: Sequence[int]) -> list[Episode]:
@@ -273,6 +280,8 @@ class CorpusArena(Arena):
         if docs:
             out[f"{p}/document_reuse_mean"] = statistics.fmean(m["reuse"] for m in docs)
             out[f"{p}/documents_fresh_share"] = sum(m["reuse"] == 0 for m in docs) / len(docs)
+        if self.math is not None:
+            out[f"{p}/math_check_timeouts"] = float(self.math.timeouts)  # since the start of the run (process)
         if answers:
             out[f"{p}/reasoner_answer_rate"] = sum(m["readable"] for m in answers) / len(answers)
             out[f"{p}/reasoner_accuracy"] = sum(m["correct"] for m in answers) / len(answers)
@@ -288,6 +297,22 @@ class CorpusArena(Arena):
                   (f"{name}: question diversity", pick("distinct_") + pick("self_bleu")),
                   (f"{name}: reasoner", pick("reasoner_"))]
         return [(t, ks) for t, ks in charts if ks]
+
+    # ----- evaluation ---------------------------------------------------------------------------
+    async def evaluate(self, cfg: EvalConfig) -> dict[str, float]:
+        """The `benchmarks:` answered by the reasoner's prompt settings at `eval.temperature`."""
+        if not self.benchmarks or self.eval_engine is None:
+            return {}
+        policy = EnginePolicy(self.eval_engine, trainable=False, temperature=cfg.temperature)
+        reasoner, out = self.roles["reasoner"], {}
+        for bench, questions in self.benchmarks:
+            role = reasoning_role(bench.kind, reasoner.answer_format, self.cfg.prompt.style, self.tokenizer,
+                                  max_new_tokens=reasoner.sampling.max_new_tokens, temperature=cfg.temperature)
+            report = await evaluate_reasoning(policy, questions, role, samples=bench.samples,
+                                              ks=sorted({1, bench.samples}), math=self.math,
+                                              check_timeout_s=self.cfg.math_timeout_s, benchmark=bench.name or bench.kind)
+            out.update({f"eval/{self.name}/{k}": v for k, v in report.metrics().items()})
+        return out
 
     # ----- warm start and lifecycle -------------------------------------------------------------
     @classmethod

@@ -102,6 +102,41 @@ class ReasonerConfig(_Strict):
     """Completion cap of a reasoner turn."""
 
 
+class BenchmarkConfig(_Strict):
+    """A reasoning benchmark the arena's evaluation runs (`eval.every`): the reasoner's prompt
+    settings and token cap, `eval.temperature`; metrics eval/<arena>/<name>/pass@k, mean@n."""
+
+    kind: Literal["math", "mcq"]
+    """math: (problem, answer) rows as in MATH-500 / GSM8K / AIME / AMC; mcq: (question, options,
+    answer letter) rows as in GPQA / MMLU-Pro."""
+    name: str | None = None
+    """Its name in metric keys (default: the kind)."""
+    path: str | None = None
+    """A local .jsonl/.json, .parquet or .csv file."""
+    dataset: str | None = None
+    """A `datasets.load_dataset` id."""
+    dataset_name: str | None = None
+    """The dataset's configuration name (e.g. main for gsm8k)."""
+    split: str = "test"
+    """The dataset split to read."""
+    question_field: str | None = None
+    """The question column (default: math problem, else question; mcq question)."""
+    answer_field: str | None = None
+    """The answer column (default answer; GSM8K's "... #### 42" keeps 42)."""
+    options_field: str | None = None
+    """mcq: a list column (default options), or one column per option: "A,B,C,D"."""
+    limit: int | None = Field(None, ge=1)
+    """The first N questions only."""
+    samples: int = Field(1, ge=1)
+    """Answers per question (pass@1 and mean@n; pass@n too when n > 1)."""
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.dataset is None):
+            raise ValueError("give exactly one of path or dataset")
+        return self
+
+
 class CorpusArenaConfig(ArenaConfig):
     kind: str = "corpus"
     """Arena kind: a challenger writes tasks from documents, a reasoner answers them without."""
@@ -120,6 +155,8 @@ class CorpusArenaConfig(ArenaConfig):
     samples_per_step: int = Field(4, ge=0)
     """(document, question, gold, answers) records appended to <run dir>/corpus_samples.jsonl
     per step, for reading by eye; 0: none."""
+    benchmarks: list[BenchmarkConfig] = []
+    """Reasoning benchmarks run at each evaluation, answered by the reasoner (greedy by default)."""
     prompt: PromptConfig = PromptConfig()
     """Prompt style, answer format and system prompt of the roles (challenger, reasoner; per-role
     overrides under prompt.roles)."""

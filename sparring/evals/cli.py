@@ -72,6 +72,9 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
                         "0-based index, or an option's text)")
     r.add_argument("--options-field", default=None, metavar="FIELD",
                    help="mcq: a list column (default options), or one column per option: A,B,C,D")
+    r.add_argument("--answers", default=None, metavar="FILE",
+                   help="score answers written elsewhere instead of a model: JSONL of {id, answer}, "
+                        "--samples lines per question id")
     r.add_argument("--check-timeout", type=float, default=10.0,
                    help="seconds per math-verify check before its worker is killed")
     present = parser._option_string_actions  # noqa: SLF001 - reuse `sparring eval`'s options
@@ -97,7 +100,7 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
 
 
 _REASONING_ONLY = ("data", "dataset", "dataset_name", "question_field", "answer_field",
-                   "options_field")
+                   "options_field", "answers")
 
 
 def _check(args) -> str | None:
@@ -111,8 +114,11 @@ def _check(args) -> str | None:
     too_big = [k for k in (args.k or [1]) if k > args.samples]
     if args.benchmark != "code_reasoning" and too_big:
         return f"pass@{too_big[0]} needs --samples >= {too_big[0]} (got {args.samples})"
-    if not args.canonical and not args.model:
-        return "--model is required (or --canonical for a harness check)"
+    given = sum([args.canonical, bool(args.model), args.answers is not None])
+    if given == 0:
+        return "--model is required (or --canonical for a harness check, or --answers FILE with math|mcq)"
+    if given > 1:
+        return "give only one of --model, --canonical or --answers"
     if args.triplets is not None and args.benchmark != "code_reasoning":
         return "--triplets applies to --benchmark code_reasoning only"
     if args.benchmark not in REASONING:
@@ -154,9 +160,17 @@ def cmd_benchmark(args) -> int:
         log.warning("--samples %d with greedy decoding: all samples are the same answer",
                     args.samples)
 
+    scripted = args.canonical or args.answers is not None
+    if args.answers is not None:
+        try:
+            replies = reasoning.load_answers(args.answers, items, args.samples)
+        except (OSError, ValueError) as e:
+            print(f"error: --answers: {e}", file=sys.stderr)
+            return 2
+
     async def run():
         engine = tokenizer = None
-        if not args.canonical:
+        if not scripted:
             policy, engine = _model_policy(args)
             tokenizer = engine.tokenizer
         try:
@@ -168,6 +182,8 @@ def cmd_benchmark(args) -> int:
                     args.temperature)
                 if args.canonical:
                     policy = reasoning.canonical_policy(items, role)
+                elif args.answers is not None:
+                    policy = reasoning.answers_policy(items, replies)
                 return await reasoning.evaluate(policy, items, role, samples=args.samples, ks=ks,
                                                 check_timeout_s=args.check_timeout,
                                                 benchmark=args.benchmark)

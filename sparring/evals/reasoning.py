@@ -416,6 +416,37 @@ def canonical_policy(questions: Sequence[Question], role: Role) -> ScriptedPolic
     return ScriptedPolicy(lambda observation, legal: by_observation.get(observation, ""))
 
 
+def load_answers(path: str | Path, questions: Sequence[Question], samples: int) -> dict[str, list[str]]:
+    """Answers written elsewhere, from a JSONL file of {"id": <question id>, "answer": <text>}
+    lines (ids as the questions have them: their id column, else the row index); exactly
+    `samples` lines per question, in sample order. Errors name the file, the line and the id."""
+    wanted = {q.id for q in questions}
+    out: dict[str, list[str]] = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                ident, text = str(row["id"]), row["answer"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}: line {n}: want a JSON object with id and answer ({e})") from None
+            if ident not in wanted:
+                raise ValueError(f"{path}: line {n}: id {ident!r} is not a question of this benchmark")
+            out.setdefault(ident, []).append("" if text is None else str(text))
+    for q in questions:
+        got = len(out.get(q.id, []))
+        if got != samples:
+            raise ValueError(f"{path}: question {q.id!r} has {got} answers; --samples is {samples}")
+    return out
+
+
+def answers_policy(questions: Sequence[Question], answers: dict[str, list[str]]) -> ScriptedPolicy:
+    """Replays `answers` (load_answers): each question's answers in order, one per request."""
+    queues = {q.observation(): list(answers[q.id]) for q in questions}
+    return ScriptedPolicy(lambda observation, legal: queues[observation].pop(0))
+
+
 def format_table(report: ReasoningReport) -> str:
     from io import StringIO
 

@@ -272,3 +272,21 @@ def test_prompt_cache_tells_apart_roles_that_share_a_name(tokenizer):
                    user_template="{observation}\nPut your move in \\boxed{}.")
     a, b = policy.prompt_ids(plain, "board"), policy.prompt_ids(briefed, "board")
     assert a != b and b == briefed.prompt_ids(tokenizer, "board") and a == plain.prompt_ids(tokenizer, "board")
+
+
+def test_prompt_cache_is_bounded_least_recently_used_out(tokenizer, monkeypatch):
+    """Corpus prompts are long and rarely repeat: the cache keeps the most recent ones only."""
+    from sparring.agents import policies
+    from sparring.agents.roles import Role
+
+    class _Engine:
+        pass
+
+    engine = _Engine()
+    engine.tokenizer = tokenizer
+    monkeypatch.setattr(policies, "PROMPT_CACHE_SIZE", 2)
+    policy, role = policies.EnginePolicy(engine), Role("r")
+    for obs in ("a", "b", "a", "c"):  # "a" used again before "c": "b" is the least recent
+        policy.prompt_ids(role, obs)
+    assert [o for _, o in policy._prompt_cache] == ["a", "c"]
+    assert policy.prompt_ids(role, "b") == role.prompt_ids(tokenizer, "b")

@@ -65,9 +65,14 @@ def test_a_user_corpus_trains_and_resumes(kind, tiny_path, tmp_path):
     corpus, run = _write(tmp_path, kind), tmp_path / "run"
     over = [f"model.name={tiny_path}", f"run.output_dir={run}", *SMALL, f"arenas.0.corpus.path={corpus}",
             "arenas.0.corpus.stdlib=false", "arenas.0.corpus.text_field=body", "arenas.0.corpus.min_chars=50"]
+    math = tmp_path / "math.jsonl"  # a reasoning benchmark at each evaluation
+    math.write_text('{"problem": "What is 1 + 1?", "answer": "2"}\n{"problem": "Half of 1?", "answer": "\\\\frac{1}{2}"}\n')
+    over += [f"arenas.0.benchmarks=[{{kind: math, path: {math}}}]", "eval.every=2", "eval.at_start=true"]
     train(load_config(REPO / "configs" / "spice_tiny.yaml", over))
     first = [r for r in records(run) if "corpus/spice/valid_rate" in r]
     assert [r["step"] for r in first] == [1, 2]
+    evals = [r for r in records(run) if "eval/spice/math/pass@1" in r]
+    assert [r["step"] for r in evals] == [0, 2] and all(0 <= r["eval/spice/math/pass@1"] <= 1 for r in evals)
     state = json.loads((run / "corpus_samples.jsonl").read_text().splitlines()[0])
     assert str(corpus) in state["document_id"]
     # resume: two more steps from the step-2 checkpoint; the sampler continues (6 documents, 2 per

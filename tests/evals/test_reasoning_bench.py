@@ -231,6 +231,20 @@ def test_sparring_eval_canonical_math_scores_1(math_file, tmp_path, capsys):
     assert all(r["answer"].startswith("\\boxed{") for r in saved["results"])
 
 
+def test_sparring_eval_scores_an_answers_file_exactly(math_file, tmp_path, capsys):
+    """The 20-problem fixture, answered by the scripted replies through --answers: 13 / 20."""
+    answers = _write_jsonl(tmp_path / "answers.jsonl", [{"id": str(i), "answer": reply}
+                                                         for i, (_, _, reply, _) in enumerate(MATH)])
+    assert sparring_main(["eval", "--benchmark", "math", "--data", math_file, "--answers", answers]) == 0
+    printed = capsys.readouterr().out
+    assert "math/pass@1=0.6500" in printed and "math/mean@1=0.6500" in printed
+    short = _write_jsonl(tmp_path / "short.jsonl", [{"id": "0", "answer": "\\boxed{42}"}])
+    assert sparring_main(["eval", "--benchmark", "math", "--data", math_file, "--answers", short]) == 2
+    assert "question '1' has 0 answers" in capsys.readouterr().err
+    assert sparring_main(["eval", "--benchmark", "math", "--data", math_file, "--answers", answers, "--canonical"]) == 2
+    assert "give only one of --model, --canonical or --answers" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("fmt", ["boxed", "bracket", "think", "answer_tag"])
 def test_canonical_mcq_scores_1_in_every_format(mcq_file, capsys, fmt):
     assert evals_main(["--benchmark", "mcq", "--data", mcq_file, "--canonical", "--answer-format", fmt,
