@@ -44,7 +44,8 @@ def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_pat
                  "checkpoint.every=1", "sampling.max_new_tokens=12"]
     if full.arenas[0].kind == "absolute_zero":
         overrides += ["arenas.0.episodes_per_step=2", "arenas.0.mc_samples=2", "arenas.0.references=2",
-                      "arenas.0.proposer_max_new_tokens=12", "arenas.0.solver_max_new_tokens=12"]
+                      "arenas.0.proposer_max_new_tokens=12", "arenas.0.solver_max_new_tokens=12",
+                      "arenas.0.seed.size=2", "arenas.0.seed.max_rounds=1"]  # one seeding round (gives up)
     elif full.arenas[0].kind == "tasks":
         problems = tmp_path / "problems.jsonl"
         problems.write_text('{"problem": "What is $1 + 1$?", "answer": "2"}\n{"problem": "Half of 1?", "answer": "\\\\frac{1}{2}"}\n')
@@ -77,6 +78,8 @@ def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_pat
     assert torch.isfinite(torch.tensor(stats["loss/total"]))
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "perf/step_s" in r] == [1]
+    if full.arenas[0].kind == "absolute_zero":  # the seeding stage ran before step 1 (Arena.prepare)
+        assert [(r["step"], r["az/seed/rounds"]) for r in records if "az/seed/rounds" in r] == [(0, 1.0)]
 
 
 @pytest.mark.parametrize("placement", ["shared", "separate"])

@@ -17,6 +17,9 @@ sandbox runs issued concurrently):
   D. check     answers are checked (deduction by value, abduction and induction by running code
                in the sandbox) and rewards assigned (rewards.py).                  [sandbox]
 
+Before the first step, `prepare` runs the seeding stage of `seed:` (absolute_zero_seeding.py):
+untrained rounds of A and B until every buffer holds a seed set, after a seed file's tasks.
+
 Every trained turn is its own single-player `Episode` with role `<task>/proposer` or
 `<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
 baselines. Every trained turn answers a prompt of its own (one solve per task, references
@@ -45,6 +48,7 @@ from typing import Sequence
 from sparring.agents.answer_formats import THINK_CLOSE, extract_answer
 from sparring.agents.prompting import PromptConfig, build_role, chat_opens_reasoning, resolve_style
 from sparring.agents.roles import Role
+from sparring.arenas import absolute_zero_seeding
 from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.arenas.verification import (Candidate, VerificationStage, checking_user_template, verdict_pairs,
@@ -179,7 +183,8 @@ class AbsoluteZeroArena(Arena):
     config_model = AbsoluteZeroArenaConfig
 
     def __init__(self, cfg: AbsoluteZeroArenaConfig, policy, executor, sampling: SamplingParams = SamplingParams(),
-                 export_path: str | Path | None = None, sandbox=None, tokenizer=None) -> None:
+                 export_path: str | Path | None = None, sandbox=None, tokenizer=None,
+                 seed_log: str | Path | None = None) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.policy = policy
@@ -188,6 +193,8 @@ class AbsoluteZeroArena(Arena):
         self.penalties = rewards.Penalties.scheme(cfg.reward.scheme)
         self.buffers = Buffers(cfg.buffer.cap, cfg.buffer.recency)
         self.export_path = Path(export_path) if export_path else None
+        self.seed_log = Path(seed_log) if seed_log else None  # entries of the seeding stage, to resume it
+        self.seeded = False  # the seeding stage ran (or RL started: a checkpoint says so)
         self._sandbox = sandbox  # closed with the arena when given (the Executor leaves a shared one open)
         self._perf: dict[str, float] = {}
         self.verify = None
@@ -196,16 +203,17 @@ class AbsoluteZeroArena(Arena):
 
     @classmethod
     def from_config(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext) -> AbsoluteZeroArena:
-        """The arena with its own sandbox and Executor (closed by `aclose`) and the buffer export path."""
+        """The arena with its own sandbox and Executor (closed by `aclose`), the buffer export path and
+        the seeding log, both under <run dir>/absolute_zero/<name>/."""
         from sparring.environments.absolute_zero.validation import Executor
         from sparring.sandbox import Sandbox
 
         sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
         executor = Executor(sandbox, validation_config(cfg))
-        export = None
-        if ctx.run_dir is not None and cfg.export_buffers:
-            export = Path(ctx.run_dir) / "absolute_zero" / cfg.name / "buffers.jsonl"
-        return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox, tokenizer=ctx.tokenizer)
+        own = None if ctx.run_dir is None else Path(ctx.run_dir) / "absolute_zero" / cfg.name
+        export = own / "buffers.jsonl" if own is not None and cfg.export_buffers else None
+        return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox, tokenizer=ctx.tokenizer,
+                   seed_log=None if own is None else own / "seed.jsonl")
 
     @classmethod
     def warm_start_rows(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
@@ -219,15 +227,10 @@ class AbsoluteZeroArena(Arena):
             return []
         rng = random.Random(f"{self.name}/{step}/{seeds[0]}")
         perf = Counter()
-        props = self._plan_proposals(rng, seeds)
-        t0 = time.perf_counter()  # A. propose
-        turns = await asyncio.gather(*(self._act(p.task, "proposer", p.observation) for p in props))
-        perf["perf/az_generation_s"] += time.perf_counter() - t0
-        for p, turn in zip(props, turns):
-            self._parse_proposal(p, turn)
-        t0 = time.perf_counter()  # B. validate
-        await self._validate(props, step)
-        perf["perf/az_sandbox_s"] += time.perf_counter() - t0
+        props = await self.propose(self.cfg.task_types, rng, seeds, step, perf)  # A. propose, B. validate
+        for p in props:
+            if p.entry is not None:
+                p.added = self.buffers[p.task].add(p.entry)
         solves = self._plan_solves(rng, props, seeds)
         t0 = time.perf_counter()  # C. Monte-Carlo rollouts and the solve phase, one batch
         turns = await asyncio.gather(*(self._act(s.task.task, "solver", s.task.prompt()) for s in solves))
@@ -244,12 +247,28 @@ class AbsoluteZeroArena(Arena):
         self._perf = dict(perf)
         return episodes
 
+    async def propose(self, task_types: Sequence[str], rng: random.Random, seeds: Sequence[int], step: int,
+                      perf: Counter) -> list[_Proposal]:
+        """Phases A and B for `task_types`, one proposal per seed each: proposer turns, parsed and
+        validated; a valid proposal gets its `entry` (stored by the caller: the step, or seeding)."""
+        props = self._plan_proposals(rng, seeds, task_types)
+        t0 = time.perf_counter()
+        turns = await asyncio.gather(*(self._act(p.task, "proposer", p.observation) for p in props))
+        perf["perf/az_generation_s"] += time.perf_counter() - t0
+        for p, turn in zip(props, turns):
+            self._parse_proposal(p, turn)
+        t0 = time.perf_counter()
+        await self._validate(props, step)
+        perf["perf/az_sandbox_s"] += time.perf_counter() - t0
+        return props
+
     async def _act(self, task: str, part: str, observation: str) -> Turn:
         return await self.policy.act(self.roles[(task, part)], 0, observation, None)
 
-    def _plan_proposals(self, rng: random.Random, seeds: Sequence[int]) -> list[_Proposal]:
+    def _plan_proposals(self, rng: random.Random, seeds: Sequence[int],
+                        task_types: Sequence[str]) -> list[_Proposal]:
         out = []
-        for task in self.cfg.task_types:
+        for task in task_types:
             for seed in seeds:
                 if task == "induction":
                     (source,) = self.buffers.programs(rng, 1)
@@ -270,7 +289,7 @@ class AbsoluteZeroArena(Arena):
         if p.proposal is None:  # the role's parse and this one agree; kept as a guard
             p.outcome = "bad_format"
             return
-        p.outcome = tasks.precheck(p.proposal) or "valid"
+        p.outcome = tasks.precheck(p.proposal, self.cfg.induction_inputs, not self.cfg.checks.helpers) or "valid"
 
     async def _validate(self, props: list[_Proposal], step: int) -> None:
         todo = [p for p in props if p.outcome == "valid"]
@@ -281,10 +300,7 @@ class AbsoluteZeroArena(Arena):
             n = len(p.proposal.inputs)
             p.entry, reason = tasks.accept(p.proposal, results[k:k + n], step)
             k += n
-            if reason is not None:
-                p.outcome = reason
-            else:
-                p.added = self.buffers[p.task].add(p.entry)
+            p.outcome = reason or "valid"
 
     def _plan_solves(self, rng: random.Random, props: list[_Proposal], seeds: Sequence[int]) -> list[_Solve]:
         out = []
@@ -313,7 +329,8 @@ class AbsoluteZeroArena(Arena):
             k += len(s.calls)
             s.sandbox_error = any(r.reason == "sandbox_error" for r in mine)
             if s.answer is not None and not s.sandbox_error:
-                s.score = tasks.score_answer(s.task, s.answer, mine, self.cfg.reward.induction_scoring)
+                s.score = tasks.score_answer(s.task, s.answer, mine, self.cfg.reward.induction_scoring,
+                                             self.cfg.checks.equality)
             if s.owner is not None and not s.sandbox_error:
                 s.owner.mc_scores.append(s.score)
         return len(items)
@@ -411,12 +428,24 @@ class AbsoluteZeroArena(Arena):
                   ("Absolute Zero: learnability", pick(lambda k: k.startswith("az/learnability")))]
         return [(title, ks) for title, ks in charts if ks]
 
-    # ----- state, export, lifecycle ---------------------------------------------------------------
+    # ----- seeding, state, export, lifecycle -------------------------------------------------------
+    async def prepare(self, show_progress: bool = True) -> dict[str, float]:
+        """The seeding stage (`seed:`; absolute_zero_seeding.py) unless it ran. A hook before the first
+        step, not work in the first `play_step`: it trains nothing, makes no episodes, shows its own
+        progress bar (which cannot nest in the trainer's) and its time stays out of step 1."""
+        if self.seeded:
+            return {}
+        seeding = self.cfg.seed.size > 0 or self.cfg.seed.path is not None
+        out = await absolute_zero_seeding.run(self, show_progress) if seeding else {}
+        self.seeded = True
+        return out
+
     def state_dict(self) -> dict:
-        return {"buffers": self.buffers.state_dict()}
+        return {"buffers": self.buffers.state_dict(), "seeded": self.seeded}
 
     def load_state_dict(self, state: dict) -> None:
         self.buffers.load_state_dict(state["buffers"])
+        self.seeded = state.get("seeded", True)  # older checkpoints: RL had started, so no seeding
 
     def export_buffers(self, path: str | Path) -> Path:
         """Write every buffer entry as a JSON line (the code-reasoning eval reads this)."""

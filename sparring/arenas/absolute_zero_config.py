@@ -12,10 +12,11 @@ from sparring.environments.absolute_zero.prompts import AZR_TEXT, SYSTEM_PROMPT
 
 
 class AZRewardConfig(_Strict):
-    scheme: Literal["paper", "code", "none"] = "paper"
-    """Format-aware penalties (absolute_zero/rewards.py): 'paper' (eq. 6: proposer bad format -1, parsed
-    but invalid -0.5, valid but unlearnable 0; solver bad format -1, wrong -0.5), 'code' (the released AZR
-    code: any invalid proposal -1, valid but unlearnable -0.5; solver as 'paper'), 'none' (all 0)."""
+    scheme: Literal["paper", "code", "none"] = "code"
+    """Format-aware penalties (absolute_zero/rewards.py): 'code' (the released AZR reward manager, which
+    produced the paper's results: any invalid proposal -1, valid but unlearnable -0.5; solver bad format
+    -1, wrong -0.5), 'paper' (the paper's eq. 6 as written: parsed but invalid -0.5, valid but
+    unlearnable 0; otherwise as 'code'), 'none' (all 0)."""
     induction_scoring: Literal["all", "fraction"] = "all"
     """Induction solver score on held-out pairs: 'all' (1 iff every pair passes; AZR's 'binary') or 'fraction'."""
     complexity_coef: float = Field(0.0, ge=0.0)
@@ -33,6 +34,35 @@ class AZBufferConfig(_Strict):
     """Entries kept per task type; past it the oldest non-seed entry is evicted (FIFO)."""
     recency: float = Field(3.0, ge=0.0)
     """Sampling weight rises linearly with insertion order: the newest weighs 1 + recency times the oldest."""
+
+
+class AZChecksConfig(_Strict):
+    """Where the released AZR code judges differently and the difference changes results
+    (docs/absolute_zero.md lists every difference, including those where sparring stays stricter)."""
+
+    equality: Literal["strict", "release"] = "strict"
+    """How a solver's output is compared with the expected one: strict (by value with types strict at
+    every level: 1 != 1.0 != True) or release (Python ==, as the released code: 1 == 1.0 == True)."""
+    helpers: bool = True
+    """Allow helper functions (any def besides f: helpers, nested functions, methods) in a proposed
+    program; false: the release's rule, one def in the whole program, else 'multiple_functions'."""
+
+
+class AZSeedConfig(_Strict):
+    """The seeding stage (the released code's seed set): before RL, the model proposes, untrained,
+    until every task buffer holds `size` valid entries; triplets from `path` are loaded first."""
+
+    size: int = Field(0, ge=0)
+    """Entries wanted per task buffer before RL, the identity seed included (release: batch 64 x
+    seed_batch_factor 4 = 256); 0: no seeding rounds."""
+    max_rounds: int = Field(100, ge=1)
+    """Proposal rounds (episodes_per_step proposals per task type still short) before giving up and
+    starting RL with what there is (a warning says how far each buffer got)."""
+    path: str | None = None
+    """JSONL of seed tasks, one per line: {task?, program (or snippet), input or inputs, output(s)?,
+    message?}; each is validated in the sandbox like a proposal, invalid lines are logged by file and
+    line and skipped. Without task: a list of 2+ inputs is induction, one input goes to deduction and
+    abduction (environments/absolute_zero/seeds.py). Loaded before any proposal, whatever `size`."""
 
 
 class AZSandboxConfig(_Strict):
@@ -101,6 +131,11 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
     """Task buffers (seeded with the identity program)."""
     sandbox: AZSandboxConfig = AZSandboxConfig()
     """Where proposals are validated and answers checked."""
+    checks: AZChecksConfig = AZChecksConfig()
+    """Output equality and helper functions: sparring's rules or the released code's."""
+    seed: AZSeedConfig = AZSeedConfig()
+    """Seeding stage before RL: a seed set of valid tasks proposed by the model (untrained) and/or read
+    from a file; resumable from <run dir>/absolute_zero/<name>/seed.jsonl."""
     export_buffers: bool = True
     """Write the buffers as JSONL to <run dir>/absolute_zero/<name>/buffers.jsonl after every step."""
     prompt: AZPromptConfig = AZPromptConfig()
@@ -116,6 +151,13 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
         if self.verify is not None and self.verify.candidates != "self":
             raise ValueError(f"verify.candidates: {self.verify.candidates!r} is not available in the Absolute Zero "
                              "arena; it verifies the solvers' own answers (self)")
+        return self
+
+    @model_validator(mode="after")
+    def _seed_below_cap(self):
+        if self.seed.size >= self.buffer.cap:
+            raise ValueError(f"seed.size ({self.seed.size}) must be below buffer.cap ({self.buffer.cap}): seeds are "
+                             "never evicted, so a buffer full of them would never take a new proposal")
         return self
 
     @model_validator(mode="after")

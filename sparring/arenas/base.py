@@ -41,8 +41,8 @@ class ArenaContext:
 
 
 class Arena:
-    """Base class of every arena kind. The trainer calls, per step:
-    `before_step` -> `play_step` -> `metrics` -> (update) -> `after_update`, and `evaluate`,
+    """Base class of every arena kind. The trainer calls `prepare` once before its first step, then
+    per step: `before_step` -> `play_step` -> `metrics` -> (update) -> `after_update`, and `evaluate`,
     `warm_start_rows`, `state_dict`/`load_state_dict` and `aclose` when it needs them."""
 
     kind: ClassVar[str] = ""  # set by register_arena
@@ -83,6 +83,13 @@ class Arena:
         """Arena-specific panels of `sparring report` for the arena `name`: (title, metric keys)
         pairs chosen from the run's `keys`. A classmethod: reports read finished runs."""
         return []
+
+    async def prepare(self, show_progress: bool = True) -> dict[str, float]:
+        """One-off work before the first step that needs the policy but is no training step (e.g.
+        Absolute Zero's seeding stage). Called once per `Trainer.train`, after a resumed run's
+        `load_state_dict` (so state can say the work is done) and before the training progress bar
+        starts (so it may show its own when `show_progress`). Returns metrics logged at step 0."""
+        return {}
 
     def before_step(self, step: int) -> None:
         """Called before the step's rollout (e.g. a pool of opponents resamples)."""

@@ -1,5 +1,6 @@
 """The trainer: builds the components from a config and runs the RL loop, one screen long.
 
+    arena.prepare() for every arena                     # one-off work before the first step (seeding)
     for step in range(start, steps):
         arena.before_step(step) for every arena
         episodes = rollout.collect(arenas, step)        # arena -> episodes
@@ -87,11 +88,12 @@ class Trainer:
     # ----- the loop ---------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
         cfg, last = self.cfg, {}
+        prepared = self.prepare()  # before the progress bar: an arena's one-off work may show its own
         sinks = open_sinks(cfg.metrics, self.run_dir, cfg.run.name)
         with MetricsLogger(self.run_dir / "metrics.jsonl", cfg.run.steps, self.show_progress, sinks) as metrics:
             metrics.advance_to(self.step)
-            if self.step == 0 and (self.warm_stats or cfg.eval.at_start):
-                metrics.log(0, {**self.warm_stats, **(self.evaluate() if cfg.eval.at_start else {})})
+            if self.step == 0 and (self.warm_stats or prepared or cfg.eval.at_start):
+                metrics.log(0, {**self.warm_stats, **prepared, **(self.evaluate() if cfg.eval.at_start else {})})
             for step in range(self.step, cfg.run.steps):
                 t0 = time.perf_counter()
                 for arena in self.arenas:
@@ -119,6 +121,13 @@ class Trainer:
                 metrics.log(self.step, stats, info=_progress_info(stats))
                 last = stats
         return last
+
+    def prepare(self) -> dict[str, float]:
+        """Every arena's one-off work before its first step (`Arena.prepare`); their metrics."""
+        out: dict[str, float] = {}
+        for arena in self.arenas:
+            out.update(self.loop.run_until_complete(arena.prepare(self.show_progress)))
+        return out
 
     # ----- evaluation -------------------------------------------------------------------------
     def evaluate(self, episodes: int | None = None, temperature: float | None = None) -> dict[str, float]:

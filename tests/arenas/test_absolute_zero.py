@@ -77,7 +77,7 @@ class QueuePolicy:
 
 def make_cfg(**kw) -> AbsoluteZeroArenaConfig:
     base = dict(name="az", episodes_per_step=3, references=1, mc_samples=2, induction_inputs=4,
-                sandbox={"timeout_s": 0.5, "workers": 2})
+                sandbox={"timeout_s": 0.5, "workers": 2}, reward={"scheme": "paper"})  # the hand-worked values
     return AbsoluteZeroArenaConfig(**{**base, **kw})
 
 

@@ -1,7 +1,8 @@
 """`sparring train` on an Absolute Zero arena: warm start, steps, checkpoints, resume, metrics, export.
 
-A small tiny model (width 64) with the format warm start, 2 proposals per task type, through the
-real CLI: 2 steps, then the same command resumed to 3. Then a Trainer built on the run dir
+A small tiny model (width 64) with the format warm start, 2 proposals per task type, one seeding
+round (which the resumed run does not repeat), through the real CLI: 2 steps, then the same command
+resumed to 3. Then a Trainer built on the run dir
 resumes the arena's buffers from the checkpoint (an entry written into it comes back).
 """
 
@@ -30,7 +31,7 @@ def write_config(root: Path) -> Path:
                                            "intermediate_size": 128}},
         "arenas": [{"kind": "absolute_zero", "name": "az", "episodes_per_step": 2, "references": 1, "mc_samples": 2,
                     "induction_inputs": 2, "proposer_max_new_tokens": 24, "solver_max_new_tokens": 16,
-                    "sandbox": {"workers": 2, "timeout_s": 0.5}}],
+                    "sandbox": {"workers": 2, "timeout_s": 0.5}, "seed": {"size": 2, "max_rounds": 1}}],
         "warm_start": {"enabled": True, "examples": 12, "epochs": 1, "batch_size": 6},
         "advantages": {"estimator": "trr_plus_plus"},
         "optim": {"learning_rate": 1e-3, "micro_batch_size": 8},
@@ -57,8 +58,10 @@ def test_train_checkpoint_resume_and_metrics(tmp_path, subprocess_env):
     assert (run / "warm_start" / "config.json").exists()
     first = read_metrics(run / "metrics.jsonl")
     assert first[0]["warm_start/examples"] == 12.0  # the format rows came from the arena
+    assert first[0]["step"] == 0 and first[0]["az/seed/rounds"] == 1.0  # one seeding round before step 1
     out = train(cfg, subprocess_env)  # resumes at step 2 and runs step 3
     assert "steps=3" in out
+    assert sum("az/seed/rounds" in r for r in read_metrics(run / "metrics.jsonl")) == 1  # resumed: no reseeding
     records = [r for r in read_metrics(run / "metrics.jsonl") if "perf/step_s" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
     for r in records:

@@ -1,4 +1,5 @@
-"""Checks of Absolute Zero proposals that run no code: config, static AST check, inputs, equality.
+"""Checks of Absolute Zero proposals that run no code: config, static AST check, inputs, equality,
+the number of functions, and code in an induction proposer's message.
 
 Everything here is pure and cheap, and safe on untrusted text: it parses with ``ast`` and
 ``ast.literal_eval`` only, never ``exec``/``eval``. The static check is defense in depth
@@ -9,8 +10,10 @@ that passes this check is still only ever run there.
 Policy (documented here because the arena and its prompts depend on it):
   - a program must define exactly one top-level ``def <cfg.entry>`` (a plain ``def``, not
     ``async def``, a lambda or an assignment) and must not rebind that name anywhere at top
-    level; helper functions, classes, constants and imports of allowed modules are allowed
-    (as in Absolute Zero), and so is other top-level code (it runs in the sandbox);
+    level; helper functions, classes, constants and imports of allowed modules are allowed,
+    and so is other top-level code (it runs in the sandbox); the released AZR code accepts
+    only one ``def`` in the whole program: ``function_count`` lets the arena apply that rule
+    (``checks.helpers: false``);
   - an import is rejected when any dotted prefix of the module is in
     ``cfg.forbidden_modules`` (``import os.path as p``, ``from os import system``, ``import
     math, os``), when it is relative (``from . import x``), or, with ``cfg.allowed_modules``
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,6 +285,135 @@ def _module_level_nodes(tree: ast.Module):
         stack.extend(ast.iter_child_nodes(node))
 
 
+# ----------------------------------------------------------------------------- functions, messages
+
+def function_count(program: str) -> int | None:
+    """``def``s anywhere in ``program`` (helpers, nested functions, methods; lambdas do not
+    count), or None when it does not parse (the static check names that "syntax_error").
+    The released AZR code rejects a proposal with more than one (``reject_multiple_functions``)."""
+    tree = _parse(program)
+    if tree is None:
+        return None
+    return sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree))
+
+
+_PYTHON_FENCE = re.compile(r"```[ \t]*(python3?|py)?[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_DEF = re.compile(r"\bdef\s+\w+\s*\(")
+_LAMBDA = re.compile(r"\blambda\b[\w\s,*=]{0,80}:")  # bounded: no quadratic scans of hostile text
+_RETURN = re.compile(r"\breturn\b")
+_CODE_CHARS = frozenset("()[]{}=+-*/%<>:.,")
+_MIN_LEAK_CHARS = 6  # shorter program lines ("else:", "pass") say nothing
+_MAX_STATEMENT_CHARS = 300  # a return statement read out of a message is cut here
+_MAX_RETURNS = 50  # occurrences of "return" examined per message
+
+
+def code_in_message(message: str, program: str, entry: str = "f") -> str | None:
+    """Why an induction proposer's message counts as code, or None for a message in words.
+
+    The solver must induce f from examples; a message that carries the program (or any code)
+    turns induction into copying, so AZR's prompt forbids it ("You cannot provide the code
+    snippet in the message"; the release does not check it, sparring does). Code is: a python
+    (or bare, parseable) code block, any ``def NAME(`` or ``lambda ...:``, a ``return`` that
+    parses as a return statement of more than a name, a statement line of ``program`` that
+    looks like code (or is a whole line of the message) or the expression it returns (``sum(a) *
+    2``; a docstring's sentence is no code), a line that parses as a statement on ``entry``
+    (``f(2) == 4``, ``f = sorted``), or several lines that parse as Python statements. English
+    that merely uses these words ("f should return the sum") passes. Never raises; ``ast`` only.
+    """
+    for check in (_code_block, _definition, _return_statement, _program_line, _statement_on_entry,
+                  _code_lines):
+        why = check(message, program, entry)
+        if why is not None:
+            return why
+    return None
+
+
+def _parse(text: str, mode: str = "exec") -> ast.AST | None:
+    try:
+        return ast.parse(text, mode=mode)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError, OverflowError):
+        return None
+
+
+def _is_code(stmt: ast.stmt) -> bool:
+    """A statement more than a word or a label: ``Note: sorting`` parses as an annotation and
+    ``Sorting`` as a name, neither is code."""
+    if isinstance(stmt, ast.Expr):
+        return not isinstance(stmt.value, (ast.Name, ast.Constant))
+    if isinstance(stmt, ast.AnnAssign):
+        return stmt.value is not None
+    return True
+
+
+def _code_block(message: str, program: str, entry: str) -> str | None:
+    for m in _PYTHON_FENCE.finditer(message):
+        body = m.group(2).strip()
+        tree = _parse(body) if body else None
+        if body and (m.group(1) or (tree is not None and any(_is_code(s) for s in tree.body))):
+            return "a python code block"
+    return None
+
+
+def _definition(message: str, program: str, entry: str) -> str | None:
+    if _DEF.search(message):
+        return "a function definition (def)"
+    return "a lambda" if _LAMBDA.search(message) else None
+
+
+def _return_statement(message: str, program: str, entry: str) -> str | None:
+    for i, m in enumerate(_RETURN.finditer(message)):
+        if i == _MAX_RETURNS:
+            break
+        rest = message[m.start():m.start() + _MAX_STATEMENT_CHARS].split("\n", 1)[0].rstrip(" .;!?")
+        tree = _parse(f"def _():\n    {rest}")
+        if tree is not None:
+            value = tree.body[0].body[0].value
+            if value is not None and not isinstance(value, (ast.Name, ast.Constant)):
+                return f"a return statement: {rest[:60]!r}"
+    return None
+
+
+def _program_line(message: str, program: str, entry: str) -> str | None:
+    lines = {line.strip() for line in message.splitlines()}
+    for line in program.splitlines():
+        code = line.strip()
+        if len(code) < _MIN_LEAK_CHARS or not _statement(code):  # a docstring's sentence is no code
+            continue
+        if code in lines or (_CODE_CHARS.intersection(code) and code in message):
+            return f"a line of the program: {code[:60]!r}"
+        returned = code[len("return "):].strip() if code.startswith("return ") else ""
+        if len(returned) >= _MIN_LEAK_CHARS and _CODE_CHARS.intersection(returned) and returned in message:
+            return f"what the program returns: {returned[:60]!r}"
+    return None
+
+
+def _statement(line: str) -> bool:
+    """Whether one line of a program is a statement, or opens one (``for x in a:``)."""
+    tree = _parse(line) or _parse(line + " pass")
+    return tree is not None and bool(tree.body)
+
+
+def _statement_on_entry(message: str, program: str, entry: str) -> str | None:
+    for line in message.splitlines():
+        line = line.strip().rstrip(" .;")
+        if entry not in line:
+            continue
+        tree = _parse(line)
+        if tree is not None and any(_is_code(s) for s in tree.body) and any(
+                isinstance(n, ast.Name) and n.id == entry for n in ast.walk(tree)):
+            return f"a statement on {entry}: {line[:60]!r}"
+    return None
+
+
+def _code_lines(message: str, program: str, entry: str) -> str | None:
+    if len([line for line in message.splitlines() if line.strip()]) < 2:
+        return None
+    tree = _parse(textwrap.dedent(message).strip())
+    if tree is not None and any(_is_code(s) for s in tree.body):
+        return "lines of Python"
+    return None
+
+
 # ----------------------------------------------------------------------------- inputs, equality
 
 def parse_input(input_text: str, cfg: ValidationConfig = ValidationConfig()) -> tuple | None:
@@ -316,6 +449,26 @@ def parse_input(input_text: str, cfg: ValidationConfig = ValidationConfig()) -> 
 def _round_trips(value: Any) -> bool:
     try:
         return _typed(ast.literal_eval(repr(value))) == _typed(value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+#: How solver answers are compared with the expected output (``outputs_equal``).
+EQUALITIES: tuple[str, ...] = ("strict", "release")
+
+
+def outputs_equal(a_repr: str, b_repr: str, equality: str = "strict") -> bool:
+    """Whether two output reprs denote the same value under ``equality``: "strict" is
+    ``values_equal`` (types strict at every level); "release" is the released AZR code's Python
+    ``==`` (``1 == 1.0 == True``, ``{'a': 1} == {'a': 1.0}``, still ``(1,) != [1]``), on values
+    rebuilt with ``ast.literal_eval`` only: the release ``eval``s answers, so there ``2 + 2``
+    equals ``4``; here text that is not a literal equals nothing, in either mode."""
+    if equality == "strict":
+        return values_equal(a_repr, b_repr)
+    if equality != "release":
+        raise ValueError(f"unknown equality {equality!r}; choose from {EQUALITIES}")
+    try:
+        return bool(ast.literal_eval(a_repr) == ast.literal_eval(b_repr))
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return False
 

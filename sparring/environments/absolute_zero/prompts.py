@@ -97,11 +97,13 @@ def propose_triplet_prompt(task: str, references: Sequence[tuple[str, str, str]]
 
 
 def propose_inputs_prompt(program: str, num_inputs: int) -> str:
-    """Induction proposer: a program; asks for inputs and a hint message."""
+    """Induction proposer: a program; asks for exactly `num_inputs` inputs and a hint message in
+    words (a message with code is rejected: tasks.precheck)."""
     return (f"Here is a function f:\n{code_block(program)}\n\n"
-            f"Write {num_inputs} different inputs for f, each as <input>the arguments of f</input>, "
+            f"Write exactly {num_inputs} different inputs for f, each as <input>the arguments of f</input>, "
             f"then <message>a short hint about what f does</message>. The solver will see the message "
-            f"and some inputs with their outputs, and must write f.")
+            f"and some inputs with their outputs, and must write f. The message must not contain code: "
+            f"describe f in words, without Python.")
 
 
 # ----- solver prompts ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Absolute Zero task types: deduction, abduction, induction over (program, input, output).
 
 - deduction: the solver sees f and an input and predicts the output; checked by value
-  against the stored output (`values_equal`, no code runs).
+  against the stored output (`outputs_equal`, no code runs).
 - abduction: the solver sees f and an output and writes an input; any input works: f is run
   on it in the sandbox and the result compared by value with the stored output.
 - induction: the solver sees a hint message and the first half of the input/output pairs
@@ -11,8 +11,10 @@
 Proposals: deduction/abduction proposers write (f, input); the Executor validates the pair
 (static check + two runs in separate processes that must agree) and the run's output completes
 the triplet. Induction proposers get a program from the deduction/abduction buffers and write
-inputs plus a message; every distinct input (at most the number asked for, at least
-`MIN_INDUCTION_INPUTS`) must validate. This module turns text and Executor results into
+inputs plus a message: exactly the number of distinct inputs asked for (more are cut, fewer are
+"wrong_input_count", as in the released code, so fewer examples never pay), a message without
+code ("code_in_message"), and every input must validate. `precheck` applies the rules that need
+no run. This module turns text and Executor results into
 `Proposal`s, buffer `Entry`s, `SolverTask`s and scores; it runs nothing itself (the arena
 does, through the Executor) and imports no torch.
 """
@@ -24,12 +26,14 @@ from typing import Sequence
 
 from sparring.environments.absolute_zero import prompts
 from sparring.environments.absolute_zero.buffers import TASK_TYPES, Entry
-from sparring.environments.absolute_zero.checks import REJECTIONS, CallResult, values_equal
+from sparring.environments.absolute_zero.checks import (REJECTIONS, CallResult, code_in_message, function_count,
+                                                        outputs_equal)
 from sparring.environments.absolute_zero.rewards import InductionScoring, induction_score
 
 MIN_INDUCTION_INPUTS = 2  # one shown to the solver, one held out
-#: Why a proposal is not valid: format problems first, then the Executor's REJECTIONS.
-PROPOSAL_REJECTIONS: tuple[str, ...] = ("bad_format", "truncated", "too_few_inputs") + REJECTIONS
+#: Why a proposal is not valid: format problems, then `precheck`'s rules, then the Executor's REJECTIONS.
+PROPOSAL_REJECTIONS: tuple[str, ...] = ("bad_format", "truncated", "too_few_inputs", "wrong_input_count",
+                                        "code_in_message", "multiple_functions") + REJECTIONS
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,20 @@ def parse_proposal(task: str, text: str, program: str | None = None, max_inputs:
     raise ValueError(f"unknown task type {task!r}; choose from {TASK_TYPES}")
 
 
-def precheck(proposal: Proposal) -> str | None:
-    """A rejection reason that needs no run (too few distinct induction inputs), else None."""
-    if proposal.task == "induction" and len(proposal.inputs) < MIN_INDUCTION_INPUTS:
-        return "too_few_inputs"
+def precheck(proposal: Proposal, asked: int | None = None, single_function: bool = False) -> str | None:
+    """A rejection reason that needs no run, else None. Induction: fewer than
+    `MIN_INDUCTION_INPUTS` distinct inputs ("too_few_inputs": no task at all), other than the
+    `asked` number ("wrong_input_count"), or code in the message ("code_in_message").
+    Deduction/abduction with `single_function` (the release's rule): more than one def
+    ("multiple_functions"); a program that does not parse is left to the Executor."""
+    if proposal.task == "induction":
+        if len(proposal.inputs) < MIN_INDUCTION_INPUTS:
+            return "too_few_inputs"
+        if asked is not None and len(proposal.inputs) != asked:
+            return "wrong_input_count"
+        return "code_in_message" if code_in_message(proposal.message, proposal.program) else None
+    if single_function and (function_count(proposal.program) or 0) > 1:
+        return "multiple_functions"
     return None
 
 
@@ -128,16 +142,17 @@ def answer_calls(task: SolverTask, answer: str) -> list[tuple[str, str]]:
 
 
 def score_answer(task: SolverTask, answer: str, results: Sequence[CallResult],
-                 scoring: InductionScoring = "all") -> float:
-    """Score in [0, 1] of a parsed answer given the results of its `answer_calls`."""
+                 scoring: InductionScoring = "all", equality: str = "strict") -> float:
+    """Score in [0, 1] of a parsed answer given the results of its `answer_calls`; outputs are
+    compared under `equality` (checks.outputs_equal: "strict" types, or the release's ==)."""
     if task.task == "deduction":
-        return 1.0 if values_equal(answer, task.output) else 0.0
+        return 1.0 if outputs_equal(answer, task.output, equality) else 0.0
     if task.task == "abduction":
         (r,) = results
-        return 1.0 if r.ok and values_equal(r.output_repr, task.output) else 0.0
+        return 1.0 if r.ok and outputs_equal(r.output_repr, task.output, equality) else 0.0
     if len(results) != len(task.held_out):
         raise ValueError(f"{len(results)} results for {len(task.held_out)} held-out pairs")
-    passed = [r.ok and values_equal(r.output_repr, o) for r, (_, o) in zip(results, task.held_out)]
+    passed = [r.ok and outputs_equal(r.output_repr, o, equality) for r, (_, o) in zip(results, task.held_out)]
     return induction_score(passed, scoring)
 
 
