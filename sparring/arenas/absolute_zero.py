@@ -11,9 +11,10 @@ sandbox runs issued concurrently):
                that must agree); valid ones become buffer entries.                 [sandbox]
   C. solve     N Monte-Carlo solver rollouts per valid proposal (at the training temperature,
                used only for the proposer's learnability reward and NOT trained), together with
-               the solve phase: per task type `episodes_per_step` solver tasks, this step's valid
-               proposals first (as in the paper), topped up with recency-weighted buffer
-               samples; these solver turns are trained.                        [generation]
+               the solve phase: per task type `episodes_per_step` solver tasks, this step's new
+               tasks first (valid proposals the buffer did not hold yet, each once: a proposer
+               repeating one task must not fill the solve batch with it), topped up with
+               recency-weighted buffer samples; these solver turns are trained. [generation]
   D. check     answers are checked (deduction by value, abduction and induction by running code
                in the sandbox) and rewards assigned (rewards.py).                  [sandbox]
 
@@ -46,15 +47,17 @@ from pathlib import Path
 from typing import Sequence
 
 from sparring.agents.answer_formats import THINK_CLOSE, extract_answer
+from sparring.agents.policies import EnginePolicy
 from sparring.agents.prompting import PromptConfig, build_role, chat_opens_reasoning, resolve_style
 from sparring.agents.roles import Role
 from sparring.arenas import absolute_zero_seeding
 from sparring.arenas.absolute_zero_config import AbsoluteZeroArenaConfig
+from sparring.arenas.absolute_zero_eval import evaluate_heldout, grammar_seeds, load_eval_triplets
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.arenas.verification import (Candidate, VerificationStage, checking_user_template, verdict_pairs,
                                           verification_metrics)
-from sparring.config import WarmStartConfig
-from sparring.environments.absolute_zero import prompts, rewards, tasks
+from sparring.config import EvalConfig, WarmStartConfig
+from sparring.environments.absolute_zero import grammar, prompts, rewards, tasks
 from sparring.environments.absolute_zero.buffers import Buffers, Entry
 from sparring.environments.absolute_zero.checks import CallResult, ValidationConfig
 from sparring.environments.absolute_zero.tasks import PROPOSAL_REJECTIONS, Proposal, SolverTask
@@ -184,7 +187,7 @@ class AbsoluteZeroArena(Arena):
 
     def __init__(self, cfg: AbsoluteZeroArenaConfig, policy, executor, sampling: SamplingParams = SamplingParams(),
                  export_path: str | Path | None = None, sandbox=None, tokenizer=None,
-                 seed_log: str | Path | None = None) -> None:
+                 seed_log: str | Path | None = None, eval_engine=None) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.policy = policy
@@ -192,6 +195,12 @@ class AbsoluteZeroArena(Arena):
         self.roles = make_roles(cfg, sampling, tokenizer)
         self.penalties = rewards.Penalties.scheme(cfg.reward.scheme)
         self.buffers = Buffers(cfg.buffer.cap, cfg.buffer.recency)
+        if cfg.grammar is not None:
+            for task, entries in grammar_seeds(cfg).items():
+                for e in entries:
+                    self.buffers[task].add(e)
+        self.eval_engine = eval_engine
+        self.eval_set = load_eval_triplets(cfg.eval_triplets) if cfg.eval_triplets else []
         self.export_path = Path(export_path) if export_path else None
         self.seed_log = Path(seed_log) if seed_log else None  # entries of the seeding stage, to resume it
         self.seeded = False  # the seeding stage ran (or RL started: a checkpoint says so)
@@ -213,7 +222,7 @@ class AbsoluteZeroArena(Arena):
         own = None if ctx.run_dir is None else Path(ctx.run_dir) / "absolute_zero" / cfg.name
         export = own / "buffers.jsonl" if own is not None and cfg.export_buffers else None
         return cls(cfg, ctx.policy, executor, ctx.sampling, export, sandbox=sandbox, tokenizer=ctx.tokenizer,
-                   seed_log=None if own is None else own / "seed.jsonl")
+                   seed_log=None if own is None else own / "seed.jsonl", eval_engine=ctx.engine)
 
     @classmethod
     def warm_start_rows(cls, cfg: AbsoluteZeroArenaConfig, ctx: ArenaContext, warm_start: WarmStartConfig,
@@ -290,6 +299,9 @@ class AbsoluteZeroArena(Arena):
             p.outcome = "bad_format"
             return
         p.outcome = tasks.precheck(p.proposal, self.cfg.induction_inputs, not self.cfg.checks.helpers) or "valid"
+        if p.outcome == "valid" and self.cfg.grammar is not None and p.task != "induction" \
+                and not grammar.in_grammar(p.proposal.program):
+            p.outcome = "outside_grammar"
 
     async def _validate(self, props: list[_Proposal], step: int) -> None:
         todo = [p for p in props if p.outcome == "valid"]
@@ -310,7 +322,7 @@ class AbsoluteZeroArena(Arena):
                 out += [_Solve(task, p.seed, owner=p) for _ in range(self.cfg.mc_samples)]
         budget = len(seeds)
         for t in self.cfg.task_types:  # the solve phase: this step's valid proposals, then the buffer
-            fresh = [p.entry for p in props if p.task == t and p.entry is not None][:budget]
+            fresh = [p.entry for p in props if p.task == t and p.added][:budget]  # new tasks, each once
             picked = fresh + self.buffers[t].sample(rng, budget - len(fresh))
             out += [_Solve(tasks.solver_task(e), seed) for e, seed in zip(picked, seeds)]
         return out
@@ -440,6 +452,13 @@ class AbsoluteZeroArena(Arena):
         self.seeded = True
         return out
 
+    async def evaluate(self, cfg: EvalConfig) -> dict[str, float]:
+        """Greedy (eval.temperature) solver accuracy on `eval_triplets`, checked in the sandbox."""
+        if not self.eval_set or self.eval_engine is None:
+            return {}
+        policy = EnginePolicy(self.eval_engine, trainable=False, temperature=cfg.temperature)
+        return await evaluate_heldout(self, policy, self.eval_set)
+
     def state_dict(self) -> dict:
         return {"buffers": self.buffers.state_dict(), "seeded": self.seeded}
 
@@ -475,19 +494,24 @@ def format_examples(cfg: AbsoluteZeroArenaConfig, count: int, seed: int,
     """`count` prompt/completion rows for the SFT warm start, spread over the six roles.
 
     Format only: targets are simple seed-style programs (tasks.FORMAT_EXAMPLES) written in the
-    exact answer format, with the same prompts the arena builds; they teach no reasoning.
+    exact answer format, with the same prompts the arena builds; they teach no reasoning. With
+    `grammar:` the programs are generated grammar triplets (training split) of the arena's task
+    types, and a solver row answers with another triplet's answer (nothing about the right one).
     """
     rng = random.Random(seed * 7919 + 5)
     roles = make_roles(cfg, sampling, tokenizer)
-    keys = list(roles)
+    keys = [k for k in roles if cfg.grammar is None or k[0] in cfg.task_types]
+    pools = grammar_seeds(cfg, count, salt="warm start") if cfg.grammar is not None else {}
     rows = []
     for i in range(count):
         task, part = keys[i % len(keys)]
-        entries = tasks.format_entries(task)
+        entries = pools.get(task) or tasks.format_entries(task)
         target = rng.choice(entries)
         if part == "solver":
             solver = tasks.solver_task(target)
-            obs, answer = solver.prompt(), tasks.answer_text(solver)
+            # grammar: another task's answer, so the row teaches the format and not the answer
+            shown = tasks.solver_task(rng.choice(entries)) if cfg.grammar is not None else solver
+            obs, answer = solver.prompt(), tasks.answer_text(shown)
         elif task == "induction":
             obs = prompts.propose_inputs_prompt(target.program, len(target.inputs))
             answer = tasks.proposal_text(target)

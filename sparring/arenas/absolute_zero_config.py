@@ -65,6 +65,22 @@ class AZSeedConfig(_Strict):
     abduction (environments/absolute_zero/seeds.py). Loaded before any proposal, whatever `size`."""
 
 
+class AZGrammarConfig(_Strict):
+    """Programs restricted to the tiny grammar (environments/absolute_zero/grammar.py: compositions
+    of a few primitives over small ints and short lists), for models too small to write Python:
+    a deduction/abduction proposal outside it is rejected (`outside_grammar`), the deduction and
+    abduction buffers start from generated triplets of the grammar's training split, and the format
+    warm start writes grammar programs (solver rows answer with another task's answer: format only)."""
+
+    seed_triplets: int = Field(64, ge=0)
+    """Generated (program, input, output) triplets added per task buffer as seeds (never evicted)."""
+    heldout_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    """Share of the program space (by program text) held out: never seeded or warm-started, so a
+    held-out evaluation set drawn from it measures generalisation to unseen programs."""
+    max_depth: int = Field(2, ge=1, le=4)
+    """Most primitives chained in a generated program."""
+
+
 class AZSandboxConfig(_Strict):
     backend: Literal["local", "docker", "unsafe"] = "local"
     """Sandbox backend that validates proposals and checks answers."""
@@ -136,6 +152,12 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
     seed: AZSeedConfig = AZSeedConfig()
     """Seeding stage before RL: a seed set of valid tasks proposed by the model (untrained) and/or read
     from a file; resumable from <run dir>/absolute_zero/<name>/seed.jsonl."""
+    grammar: AZGrammarConfig | None = None
+    """Restrict programs to the tiny grammar (seed set, warm start, validation); null: any Python."""
+    eval_triplets: str | None = None
+    """A JSONL file of held-out triplets in the buffers' export format ({task, program, input,
+    output}; deduction and abduction lines are used) that `evaluate` gives the greedy solvers:
+    eval/<arena>/<task>/heldout_accuracy and eval/<arena>/heldout_accuracy, checked in the sandbox."""
     export_buffers: bool = True
     """Write the buffers as JSONL to <run dir>/absolute_zero/<name>/buffers.jsonl after every step."""
     prompt: AZPromptConfig = AZPromptConfig()

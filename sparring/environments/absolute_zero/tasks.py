@@ -33,7 +33,7 @@ from sparring.environments.absolute_zero.rewards import InductionScoring, induct
 MIN_INDUCTION_INPUTS = 2  # one shown to the solver, one held out
 #: Why a proposal is not valid: format problems, then `precheck`'s rules, then the Executor's REJECTIONS.
 PROPOSAL_REJECTIONS: tuple[str, ...] = ("bad_format", "truncated", "too_few_inputs", "wrong_input_count",
-                                        "code_in_message", "multiple_functions") + REJECTIONS
+                                        "code_in_message", "multiple_functions", "outside_grammar") + REJECTIONS
 
 
 @dataclass(frozen=True)
