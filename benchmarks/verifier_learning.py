@@ -19,9 +19,7 @@ The last line is `verifier_accuracy_gain=X` (balanced accuracy after minus befor
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import random
 import sys
 import tempfile
 import time
