@@ -42,6 +42,7 @@ from typing import Any
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
+from sparring.environments.absolute_zero.checks import parse_model_text
 from sparring.evals.answers import collect_answers
 from sparring.types import SamplingParams
 
@@ -84,7 +85,7 @@ def parse_call_args(text: str) -> tuple[tuple, dict[str, Any]]:
     if not isinstance(text, str):
         raise ValueError(f"arguments must be text, got {type(text).__name__}")
     try:
-        call = ast.parse(f"f({text}\n)", mode="eval").body
+        call = parse_model_text(f"f({text}\n)", "eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise ValueError(f"not an argument list: {text[:100]!r}") from e
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):

@@ -40,9 +40,21 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 import textwrap
 from dataclasses import dataclass
 from typing import Any
+
+MODEL_TEXT = "<model text>"  # the file name untrusted text is parsed under
+# Its SyntaxWarnings ("invalid decimal literal" for `1a`) would reach stderr and say nothing the
+# rejection does not; only warnings of text parsed under this name are filtered.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module=re.escape(MODEL_TEXT))
+
+
+def parse_model_text(text: str, mode: str = "exec") -> ast.AST:
+    """`ast.parse` of untrusted text (programs, inputs, answers), without SyntaxWarnings."""
+    return ast.parse(text, filename=MODEL_TEXT, mode=mode)
+
 
 #: Every reason a proposal or a solver check can be rejected with (``CallResult.reason``).
 REJECTIONS: tuple[str, ...] = (
@@ -174,7 +186,7 @@ def static_check(program: str, cfg: ValidationConfig = ValidationConfig()) -> Ca
         return reject("program_too_large",
                       f"{len(program)} characters > {cfg.max_program_chars}")
     try:
-        tree = ast.parse(program)
+        tree = parse_model_text(program)
     except (SyntaxError, ValueError) as e:  # ValueError: null bytes
         return reject("syntax_error", f"{type(e).__name__}: {e}")
     except (RecursionError, MemoryError):
@@ -330,7 +342,7 @@ def code_in_message(message: str, program: str, entry: str = "f") -> str | None:
 
 def _parse(text: str, mode: str = "exec") -> ast.AST | None:
     try:
-        return ast.parse(text, mode=mode)
+        return parse_model_text(text, mode)
     except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError, OverflowError):
         return None
 
@@ -428,7 +440,7 @@ def parse_input(input_text: str, cfg: ValidationConfig = ValidationConfig()) -> 
     if not isinstance(input_text, str) or len(input_text) > cfg.max_input_chars:
         return None
     try:
-        tree = ast.parse(f"_({input_text}\n)", mode="eval")
+        tree = parse_model_text(f"_({input_text}\n)", "eval")
         call = tree.body
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
                 and call.func.id == "_") or call.keywords:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import random
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sparring.environments.absolute_zero.buffers import Entry
+from sparring.environments.absolute_zero.checks import parse_model_text
 
 CALLS = ("sorted", "len", "sum", "max", "min")
 NAMES = frozenset({"a", "x", *CALLS})
@@ -145,9 +145,7 @@ def in_grammar(program: str) -> bool:
     """Whether `program` is `def f(a): return <expr>` using only the grammar's names, operators
     (+ - *), small int constants, slices, indexing and one-variable list comprehensions."""
     try:
-        with warnings.catch_warnings():  # model text: "1a" warns before it fails
-            warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(program)
+        tree = parse_model_text(program)
     except (SyntaxError, ValueError, RecursionError):
         return False
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):

@@ -39,6 +39,8 @@ import ast
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
+from sparring.environments.absolute_zero.checks import parse_model_text
+
 Scheme = Literal["paper", "code", "none"]
 InductionScoring = Literal["all", "fraction"]
 SCHEMES: tuple[str, ...] = ("paper", "code", "none")
@@ -113,7 +115,7 @@ def proposer_reward(outcome: Literal["bad_format", "invalid", "valid"], solve_sc
 # ----- optional bonuses ----------------------------------------------------------------------
 def _node_types(program: str) -> list[str] | None:
     try:
-        tree = ast.parse(program)
+        tree = parse_model_text(program)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return [type(n).__name__ for n in ast.walk(tree)]

@@ -72,3 +72,19 @@ def test_triplets_come_from_one_split_and_are_distinct():
         exec(e.program, namespace)
         assert repr(namespace["f"](eval(e.input))) == e.output
     assert g.triplets(random.Random(1), 100, "train", fraction=0.3) == train  # deterministic
+
+
+def test_model_text_parses_without_syntax_warnings_and_others_still_warn():
+    import warnings
+
+    from sparring.environments.absolute_zero.checks import parse_model_text, static_check
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=SyntaxWarning, module=r"<model text>")  # as checks.py installs
+        g.in_grammar("def f(a):\n    return [1for x in a]")  # parses (it is [1 for x in a]), warns in plain ast
+        static_check("def f(a):\n    return 0x1for")
+        parse_model_text("[1for x in y]", "eval")
+        assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]
+        compile("[1for x in y]", "<user code>", "eval")
+        assert [w for w in caught if issubclass(w.category, SyntaxWarning)]
