@@ -1,8 +1,9 @@
 """Shared plumbing of the code benchmarks: ask a policy many questions at once, count outcomes.
 
 All requests are issued concurrently (``asyncio.gather``) so an `HFEngine` behind an
-`EnginePolicy` batches them; a semaphore bounds how many are in flight. This module does not
-score anything: each benchmark reads the answer texts its own way.
+`EnginePolicy` batches them; a semaphore bounds how many are in flight; `sample_count` checks the
+shape every benchmark's scorer receives. This module does not score anything: each benchmark
+reads the answer texts its own way.
 """
 
 from __future__ import annotations
@@ -43,3 +44,17 @@ async def collect_answers(policy, questions: Sequence[tuple[Role, str]], samples
     flat = await asyncio.gather(*(ask(role, obs) for role, obs in questions
                                   for _ in range(samples)))
     return [list(flat[i * samples:(i + 1) * samples]) for i in range(len(questions))]
+
+
+def sample_count(items: int, answers: Sequence[Sequence], ks: Sequence[int], noun: str = "question") -> int:
+    """How many samples each of `items` items has in `answers` (the same for all, >= 1), every
+    pass@k in `ks` possible with it; a ValueError naming the problem otherwise."""
+    if len(answers) != items:
+        raise ValueError(f"{len(answers)} answer lists for {items} {noun}s")
+    samples = len(answers[0]) if answers else 0
+    if samples < 1 or any(len(a) != samples for a in answers):
+        raise ValueError(f"every {noun} needs the same number (>= 1) of samples")
+    for k in ks:
+        if not isinstance(k, int) or not 1 <= k <= samples:
+            raise ValueError(f"pass@{k} needs 1 <= k <= samples ({samples})")
+    return samples

@@ -73,7 +73,7 @@ from typing import Any
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
-from sparring.evals.answers import collect_answers
+from sparring.evals.answers import collect_answers, sample_count
 from sparring.evals.code_reasoning import FUNCTION, extract_answer, parse_literal, run_calls
 from sparring.evals.humaneval import pass_at_k
 from sparring.evals.reasoning import _ID_FIELDS, _pick, _read_rows, interval
@@ -397,14 +397,7 @@ def score(items: Sequence[CruxTask], answers: Sequence[Sequence], sandbox, ks: S
           timeout_s: float = 5.0) -> CruxEvalReport:
     """Score ``answers[i]`` (samples with ``.text`` and ``.truncated``) against task i, running
     every call in ``sandbox`` (in parallel; each its own isolated run)."""
-    if len(answers) != len(items):
-        raise ValueError(f"{len(answers)} answer lists for {len(items)} tasks")
-    samples = len(answers[0]) if answers else 0
-    if samples < 1 or any(len(a) != samples for a in answers):
-        raise ValueError("every task needs the same number (>= 1) of samples")
-    for k in ks:
-        if not isinstance(k, int) or not 1 <= k <= samples:
-            raise ValueError(f"pass@{k} needs 1 <= k <= samples ({samples})")
+    samples = sample_count(len(items), answers, ks, "task")
     expected = {}  # problem id -> the recorded output (a row's error, not a sample's)
     for t in items:
         try:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
-from sparring.evals.answers import collect_answers
+from sparring.evals.answers import collect_answers, sample_count
 from sparring.types import SamplingParams
 
 SYSTEM_PROMPT = (
@@ -262,14 +262,7 @@ def score(problems: Sequence[Problem], answers: Sequence[Sequence], sandbox, ks:
           timeout_s: float = 5.0) -> HumanEvalReport:
     """Run every answer (``answers[i]``: the samples of problem i, objects with ``.text`` and
     ``.truncated``) against its problem's tests in ``sandbox`` (``run_many``)."""
-    if len(answers) != len(problems):
-        raise ValueError(f"{len(answers)} answer lists for {len(problems)} problems")
-    samples = len(answers[0]) if answers else 0
-    if any(len(a) != samples for a in answers):
-        raise ValueError("every problem needs the same number of samples")
-    for k in ks:
-        if not isinstance(k, int) or not 1 <= k <= samples:
-            raise ValueError(f"pass@{k} needs 1 <= k <= samples ({samples})")
+    samples = sample_count(len(problems), answers, ks, "problem")
     marker = "#humaneval-" + secrets.token_hex(8)
     results, programs, slots = [], [], []
     for problem, group in zip(problems, answers):

@@ -62,7 +62,7 @@ from sparring.agents.prompting import PromptConfig, build_role
 from sparring.agents.roles import Role
 from sparring.environments.problems.checking import MathVerifier, check_answer, normalize
 from sparring.environments.verification.stats import wilson
-from sparring.evals.answers import collect_answers
+from sparring.evals.answers import collect_answers, sample_count
 from sparring.evals.humaneval import pass_at_k
 from sparring.types import SamplingParams
 
@@ -352,14 +352,7 @@ def judge(question: Question, extracted: str | None, math: MathVerifier | None) 
 def score(questions: Sequence[Question], answers: Sequence[Sequence], role: Role, ks: Sequence[int],
           math: MathVerifier | None = None, benchmark: str = "math") -> ReasoningReport:
     """Score ``answers[i]`` (samples with ``.text`` and ``.truncated``) against question i."""
-    if len(answers) != len(questions):
-        raise ValueError(f"{len(answers)} answer lists for {len(questions)} questions")
-    samples = len(answers[0]) if answers else 0
-    if samples < 1 or any(len(a) != samples for a in answers):
-        raise ValueError("every question needs the same number (>= 1) of samples")
-    for k in ks:
-        if not isinstance(k, int) or not 1 <= k <= samples:
-            raise ValueError(f"pass@{k} needs 1 <= k <= samples ({samples})")
+    samples = sample_count(len(questions), answers, ks, "question")
     t0 = time.perf_counter()
     results, correct = [], []
     for q, group in zip(questions, answers):
