@@ -15,6 +15,7 @@ second definition of one name (a property's setter) and files that do not parse.
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import sysconfig
 import time
@@ -32,7 +33,13 @@ _PART = ", part 99 of 99"  # the longest part suffix a header can get; reserved 
 
 
 def stdlib_documents(min_chars: int = 200, chunk_chars: int = 1500) -> list[Document]:
-    """Documents from the standard library's docstrings, sorted by module path then position."""
+    """Documents from the standard library's docstrings, sorted by module path then position;
+    built once per process and settings (the warm start and the arena both read them)."""
+    return list(_stdlib_documents(min_chars, chunk_chars))
+
+
+@functools.lru_cache(maxsize=4)
+def _stdlib_documents(min_chars: int, chunk_chars: int) -> tuple[Document, ...]:
     started = time.perf_counter()
     root = Path(sysconfig.get_paths()["stdlib"])
     docs: list[Document] = []
@@ -46,7 +53,7 @@ def stdlib_documents(min_chars: int = 200, chunk_chars: int = 1500) -> list[Docu
             seen_texts.add(docstring)
             docs.extend(_documents(name, kind, docstring, chunk_chars, min_chars))
     logger.info("stdlib corpus: %d documents from %s in %.1fs", len(docs), root, time.perf_counter() - started)
-    return docs
+    return tuple(docs)
 
 
 def _source_files(root: Path) -> list[Path]:
