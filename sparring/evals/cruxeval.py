@@ -75,8 +75,7 @@ from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
 from sparring.evals.answers import collect_answers, sample_count
 from sparring.evals.code_reasoning import FUNCTION, extract_answer, parse_literal, run_calls
-from sparring.evals.humaneval import pass_at_k
-from sparring.evals.reasoning import _ID_FIELDS, _pick, _read_rows, interval
+from sparring.evals.reasoning import _ID_FIELDS, _pick, _read_rows, pass_stats
 from sparring.types import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -367,15 +366,9 @@ class CruxEvalReport:
 
 def _mode_score(correct: list[int], samples: int, ks: Sequence[int],
                 results: list[SampleResult]) -> ModeScore:
-    pass_at, pass_ci = {}, {}
-    for k in ks:
-        values = [pass_at_k(samples, c, k) for c in correct]
-        pass_at[k] = sum(values) / len(values)
-        pass_ci[k] = interval(values, binary=k == samples)
-    means = [c / samples for c in correct]
+    pass_at, pass_ci, mean, mean_ci = pass_stats(correct, samples, ks)
     counts = Counter(r.outcome for r in results)
-    return ModeScore(problems=len(correct), pass_at=pass_at, pass_ci=pass_ci,
-                     mean=sum(means) / len(means), mean_ci=interval(means, binary=samples == 1),
+    return ModeScore(problems=len(correct), pass_at=pass_at, pass_ci=pass_ci, mean=mean, mean_ci=mean_ci,
                      correct=correct, outcomes={o: counts[o] for o in OUTCOMES},
                      truncated=sum(r.truncated for r in results))
 

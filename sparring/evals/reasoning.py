@@ -337,6 +337,18 @@ def interval(values: Sequence[float], binary: bool, z: float = 1.96) -> tuple[fl
     return max(0.0, mean - half), min(1.0, mean + half)
 
 
+def pass_stats(correct: Sequence[int], samples: int, ks: Sequence[int]):
+    """From per-problem correct counts out of `samples`: pass@k and its interval per k, then
+    mean@n and its interval (see `interval`): (pass_at, pass_ci, mean, mean_ci)."""
+    pass_at, pass_ci = {}, {}
+    for k in ks:
+        values = [pass_at_k(samples, c, k) for c in correct]
+        pass_at[k] = sum(values) / len(values)
+        pass_ci[k] = interval(values, binary=k == samples)
+    means = [c / samples for c in correct]
+    return pass_at, pass_ci, sum(means) / len(means), interval(means, binary=samples == 1)
+
+
 def judge(question: Question, extracted: str | None, math: MathVerifier | None) -> str:
     """The outcome of one extracted answer (never raises on any text)."""
     if extracted is None:
@@ -363,16 +375,11 @@ def score(questions: Sequence[Question], answers: Sequence[Sequence], role: Role
             hits += outcome == "correct"
             results.append(SampleResult(q.id, s, outcome, extracted, q.answer, answer.truncated, answer.text))
         correct.append(hits)
-    pass_at, pass_ci = {}, {}
-    for k in ks:
-        values = [pass_at_k(samples, c, k) for c in correct]
-        pass_at[k] = sum(values) / len(values)
-        pass_ci[k] = interval(values, binary=k == samples)
-    means = [c / samples for c in correct]
+    pass_at, pass_ci, mean, mean_ci = pass_stats(correct, samples, ks)
     counts = Counter(r.outcome for r in results)
     return ReasoningReport(
         benchmark=benchmark, problems=len(questions), samples=samples, ks=list(ks), pass_at=pass_at,
-        pass_ci=pass_ci, mean=sum(means) / len(means), mean_ci=interval(means, binary=samples == 1),
+        pass_ci=pass_ci, mean=mean, mean_ci=mean_ci,
         correct=correct, outcomes={o: counts[o] for o in OUTCOMES},
         truncated=sum(r.truncated for r in results), results=results, check_s=time.perf_counter() - t0)
 
