@@ -142,6 +142,12 @@ class EngineConfig(_Strict):
     """Tokens that also end a turn, besides the tokenizer's end-of-sequence token: a base model
     prompted with chat markup as plain text ends its turn with <|im_end|>, which its tokenizer
     does not call EOS."""
+    seeded_sampling: bool = False
+    """Sample every request of an episode from its own generator seeded by the episode's seed
+    (sparring/agents/request_seeds.py), so an episode's tokens do not depend on what shares its
+    batch, on max_batch_size, or on which cluster worker plays it. On for runs that must reproduce
+    across cluster layouts (the cluster equals the single process bit for bit only with it).
+    Backends hf and vllm."""
     options: dict[str, Any] = {}
     """Backend-specific settings, validated by the backend's own options model (if it has one)."""
 
@@ -150,6 +156,9 @@ class EngineConfig(_Strict):
         from sparring.agents.engines import check_engine_options
 
         check_engine_options(self.backend, self.options)
+        if self.seeded_sampling and self.backend not in ("hf", "vllm"):
+            raise ValueError(f"engine.seeded_sampling: backend {self.backend!r} cannot seed single requests "
+                             "(hf and vllm can)")
         return self
 
 
@@ -535,6 +544,38 @@ class CheckpointConfig(_Strict):
     """Checkpoints kept on disk."""
 
 
+class ClusterConfig(_Strict):
+    """Where rollouts run when one process is outgrown (docs/cluster.md). The learner stays in the
+    driver process (the `sparring train` process: put it where the learner's GPU is); rollout
+    workers are Ray actors, each with its own engine and copy of the model."""
+
+    address: str | None = None
+    """Ray cluster to join: 'auto' (a cluster started with `ray start --head`), 'ray://host:10001'
+    (Ray client), or null to start a Ray instance inside this process (one machine)."""
+    local_cpus: int | None = Field(None, ge=1)
+    """CPUs of the Ray instance started when `address` is null (null: every core)."""
+    rollout_workers: int = Field(2, ge=1)
+    """Rollout worker actors; each step's episode seeds are split evenly over them."""
+    worker_cpus: float = Field(1.0, gt=0)
+    """CPUs Ray reserves for each rollout worker."""
+    worker_gpus: float = Field(0.0, ge=0)
+    """GPUs Ray reserves for each rollout worker (a fraction shares a GPU between workers)."""
+    worker_threads: int = Field(1, ge=1)
+    """torch threads in each worker: one per reserved CPU keeps workers from fighting for cores."""
+    sandbox_workers: int = Field(0, ge=0)
+    """Ray actors that execute arenas' code (Absolute Zero validation), each with its own local
+    sandbox pool; 0: every process runs code in its own local sandbox."""
+    sandbox_cpus: float = Field(1.0, gt=0)
+    """CPUs Ray reserves for each sandbox actor (its pool runs that many programs at once)."""
+    max_worker_restarts: int = Field(3, ge=0)
+    """A rollout worker that dies is replaced and its seeds are played again; one that dies more
+    than this many times in a row stops the run with the cause."""
+    async_rollouts: bool = False
+    """One-step off-policy: the next step's episodes are played (with the weights before this
+    update) while the learner updates, so episodes are at most one update stale
+    (rollout/staleness_max). Hides rollout time behind the update; off for on-policy runs."""
+
+
 class ExperimentConfig(_Strict):
     run: RunConfig = RunConfig()
     """Name, output dir, seed, number of steps."""
@@ -567,6 +608,8 @@ class ExperimentConfig(_Strict):
     """Checkpointing."""
     metrics: MetricsConfig = MetricsConfig()
     """Metric backends beside metrics.jsonl."""
+    cluster: ClusterConfig | None = None
+    """Rollout workers on a Ray cluster; null (the default): everything in this one process."""
 
     @field_validator("arenas", mode="before")
     @classmethod

@@ -69,6 +69,7 @@ class Episode:
     learner_seats: list[int] | None = None  # the seats the trained model played; None: every seat
     group: Hashable | None = None  # GRPO group within (arena, role): episodes that share a prompt or
     # task; None: one group per (arena, role), so grpo equals trr_plus_plus there
+    policy_version: int = 0  # learner updates behind the weights that played it (staleness = updates since)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

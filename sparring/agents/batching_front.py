@@ -6,6 +6,8 @@ of at most `max_batch_size` and hands each to the backend's synchronous `generat
 episode that is ready has submitted before a batch is cut, so each batch holds all the work there
 is. Batch composition depends only on the order of requests, so runs are reproducible under a
 seed. HF `generate` needs this to batch at all; vLLM batches continuously inside each call.
+With `seeded` (engine.seeded_sampling) each request also carries the next seed of its episode's
+stream (request_seeds.py) and `generate_batch` receives them as `seeds=`, one per prompt.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from sparring.agents.request_seeds import next_request_seed
 from sparring.types import Generation, SamplingParams
 
 
@@ -21,6 +24,7 @@ class _Request:
     prompt_ids: list[int]
     sampling: SamplingParams
     future: asyncio.Future = field(repr=False)
+    seed: int | None = None
 
 
 @dataclass
@@ -34,8 +38,10 @@ class EngineStats:
 class BatchingFront:
     """Subclasses implement `generate_batch(prompts, sampling) -> list[Generation]`."""
 
-    def __init__(self, max_batch_size: int = 256, gather_rounds: int = 3, generate_in_thread: bool = False) -> None:
+    def __init__(self, max_batch_size: int = 256, gather_rounds: int = 3, generate_in_thread: bool = False,
+                 seeded: bool = False) -> None:
         self.max_batch_size = max_batch_size
+        self.seeded = seeded
         self.gather_rounds = gather_rounds
         # On the loop thread by default: a worker thread gets its own OpenMP team, which fights
         # the main thread's for the cores (measured: ~15% slower generate on 2 CPU cores). A
@@ -45,7 +51,9 @@ class BatchingFront:
         self._queue: asyncio.Queue[_Request] | None = None
         self._server: asyncio.Task | None = None
 
-    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams,
+                       seeds: list[int | None] | None = None) -> list[Generation]:
+        """`seeds` (seeded engines only): one per prompt, None where the request has no episode."""
         raise NotImplementedError
 
     def pause(self) -> None:
@@ -61,7 +69,8 @@ class BatchingFront:
             self._queue = asyncio.Queue()
             self._server = loop.create_task(self._serve())
         future = loop.create_future()
-        await self._queue.put(_Request(list(prompt_ids), sampling, future))
+        seed = next_request_seed() if self.seeded else None
+        await self._queue.put(_Request(list(prompt_ids), sampling, future, seed))
         return await future
 
     async def _serve(self) -> None:
@@ -84,10 +93,11 @@ class BatchingFront:
                     chunk = reqs[start:start + self.max_batch_size]
                     try:
                         prompts = [r.prompt_ids for r in chunk]
+                        extra = {"seeds": [r.seed for r in chunk]} if self.seeded else {}
                         if self.generate_in_thread:
-                            gens = await asyncio.to_thread(self.generate_batch, prompts, sampling)
+                            gens = await asyncio.to_thread(self.generate_batch, prompts, sampling, **extra)
                         else:
-                            gens = self.generate_batch(prompts, sampling)
+                            gens = self.generate_batch(prompts, sampling, **extra)
                     except Exception as e:  # the engine failed: every waiter hears it
                         for r in chunk:
                             if not r.future.done():

@@ -68,7 +68,8 @@ def make_engine(cfg: EngineConfig | None, model, tokenizer) -> InferenceEngine:
 def _hf_engine(model, tokenizer, cfg: EngineConfig):
     from sparring.agents.hf_engine import HFEngine
 
-    return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size, stop_tokens=cfg.stop_tokens)
+    return HFEngine(model, tokenizer, max_batch_size=cfg.max_batch_size, stop_tokens=cfg.stop_tokens,
+                    seeded=cfg.seeded_sampling)
 
 
 def _vllm_options():
@@ -83,7 +84,7 @@ def _vllm_engine(model, tokenizer, cfg: EngineConfig):
     from sparring.agents.vllm_options import VLLMOptions
 
     return VLLMEngine(model, tokenizer, VLLMOptions.model_validate(cfg.options), max_batch_size=cfg.max_batch_size,
-                      stop_tokens=cfg.stop_tokens)
+                      stop_tokens=cfg.stop_tokens, seeded=cfg.seeded_sampling)
 
 
 def _openai_options():

@@ -52,6 +52,40 @@ class _SampledLogprobs(LogitsProcessor):
         return torch.stack(self.logprobs, dim=1)
 
 
+class _SeededSampler(LogitsProcessor):
+    """Samples every row from its own generator (engine.seeded_sampling), by Gumbel-max.
+
+    Generation runs greedy; this processor turns the raw logits of each row into
+    logits / T (top-p truncated) + Gumbel noise drawn from that row's generator, whose argmax is a
+    sample of softmax(logits / T) over the nucleus. A row's k-th token uses the k-th draw of its
+    own generator, so what it samples does not depend on the other rows of the batch. Runs after
+    `_SampledLogprobs`, which records log-probs from the untouched logits.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        logits = scores.float() / self.temperature
+        if self.top_p < 1:
+            logits = _nucleus(logits, self.top_p)
+        width = logits.shape[-1]
+        uniform = torch.stack([torch.rand(width, generator=g) for g in self.generators]).to(logits.device)
+        return logits - torch.log(-torch.log(uniform.clamp_min(1e-20)))
+
+
+def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """`logits` with every token outside the top-p nucleus of its row set to -inf (the most
+    likely token always stays)."""
+    ordered, order = logits.sort(dim=-1, descending=True)
+    before = ordered.softmax(dim=-1).cumsum(dim=-1) - ordered.softmax(dim=-1)  # mass ranked above each token
+    drop = before > top_p
+    drop[..., 0] = False
+    return logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+
+
 class HFEngine(BatchingFront):
     """A transformers causal LM served to many concurrent episodes.
 
@@ -59,10 +93,10 @@ class HFEngine(BatchingFront):
     weights that must not follow the learner, as frozen opponents do."""
 
     def __init__(self, model, tokenizer, max_batch_size: int = 256, gather_rounds: int = 3,
-                 generate_in_thread: bool = False, stop_tokens: list[str] = ()) -> None:
+                 generate_in_thread: bool = False, stop_tokens: list[str] = (), seeded: bool = False) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        super().__init__(max_batch_size, gather_rounds, generate_in_thread)
+        super().__init__(max_batch_size, gather_rounds, generate_in_thread, seeded)
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.stop_ids = end_of_turn_ids(model, tokenizer, stop_tokens)  # any of them ends a turn
@@ -73,7 +107,10 @@ class HFEngine(BatchingFront):
 
     # ----- raw batched generation ---------------------------------------------------------
     @torch.inference_mode()
-    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams,
+                       seeds: list[int | None] | None = None) -> list[Generation]:
+        """`seeds`: sample each row from its own generator (rows without one draw a seed from
+        torch's global RNG); None: transformers' own sampling from the global RNG."""
         import time
 
         if not prompts:
@@ -87,22 +124,26 @@ class HFEngine(BatchingFront):
             ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[i, width - len(p):] = 1
         greedy = sampling.temperature <= 0
+        processors = LogitsProcessorList([_SampledLogprobs(1.0 if greedy else sampling.temperature)])
+        seeded = seeds is not None and not greedy
+        if seeded:  # greedy decoding of Gumbel-perturbed logits: a sample from each row's own stream
+            seeds = [int(torch.randint(2**62, ())) if s is None else s for s in seeds]
+            processors.append(_SeededSampler(seeds, sampling.temperature, sampling.top_p))
+        own_sampling = not greedy and not seeded
         gen_config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
+            do_sample=own_sampling,
+            temperature=sampling.temperature if own_sampling else None,
+            top_p=sampling.top_p if own_sampling else None,
             top_k=0,  # 0 turns off transformers' default top-k of 50: sample from the distribution we report
             eos_token_id=self.stop_ids,
             pad_token_id=self.pad_id,
         )
-        recorder = _SampledLogprobs(1.0 if greedy else sampling.temperature)
         with self._generating():
             sequences = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                            generation_config=gen_config,
-                                            logits_processor=LogitsProcessorList([recorder]))
+                                            generation_config=gen_config, logits_processor=processors)
         new = sequences[:, width:].cpu()
-        logprobs = recorder.finish(sequences).cpu()
+        logprobs = processors[0].finish(sequences).cpu()
         results = []
         for i, p in enumerate(prompts):
             row = new[i].tolist()

@@ -49,10 +49,10 @@ class VLLMEngine(BatchingFront):
     """vLLM serving the learner's current weights; `generate_batch` is one `llm.generate` call."""
 
     def __init__(self, model, tokenizer, options: VLLMOptions | None = None, max_batch_size: int = 256,
-                 stop_tokens: list[str] = (), seed: int = 0) -> None:
+                 stop_tokens: list[str] = (), seed: int = 0, seeded: bool = False) -> None:
         from sparring.agents.hf_engine import end_of_turn_ids
 
-        super().__init__(max_batch_size)
+        super().__init__(max_batch_size, seeded=seeded)
         options = options or VLLMOptions()
         self.options = options
         self.tokenizer = tokenizer
@@ -92,7 +92,9 @@ class VLLMEngine(BatchingFront):
         self.load_weights(model)
 
     # ----- generation -----------------------------------------------------------------------
-    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+    def generate_batch(self, prompts: list[list[int]], sampling: SamplingParams,
+                       seeds: list[int | None] | None = None) -> list[Generation]:
+        """`seeds` (engine.seeded_sampling): vLLM's own per-request seed for each prompt."""
         from vllm import SamplingParams as VLLMSampling
         from vllm.inputs import TokensPrompt
 
@@ -107,6 +109,10 @@ class VLLMEngine(BatchingFront):
         params = VLLMSampling(n=1, max_tokens=sampling.max_new_tokens, temperature=0.0 if greedy else sampling.temperature,
                               top_p=1.0 if greedy else sampling.top_p, top_k=0, logprobs=0,
                               stop_token_ids=self.stop_ids[1:], ignore_eos=False, detokenize=False)
+        if seeds is not None and not greedy:
+            params = [params.clone() for _ in prompts]
+            for p, seed in zip(params, seeds):
+                p.seed = seed
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False,
                                     lora_request=self.lora_request)
         results = []

@@ -136,7 +136,13 @@ class AbsoluteZeroArena(Arena):
         from sparring.environments.absolute_zero.validation import Executor
         from sparring.sandbox import Sandbox
 
-        sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
+        if ctx.cluster is not None and ctx.cluster.sandbox_workers:  # the run's pool of Ray sandbox actors
+            from sparring.cluster.sandbox_pool import RaySandbox
+
+            sandbox = RaySandbox(ctx.cluster.sandbox_workers, cfg.sandbox.backend, cfg.sandbox.workers or None,
+                                 ctx.cluster.sandbox_cpus, name=f"sparring-sandbox-{cfg.name}")
+        else:
+            sandbox = Sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers or None)
         executor = Executor(sandbox, validation_config(cfg))
         own = None if ctx.run_dir is None else Path(ctx.run_dir) / "absolute_zero" / cfg.name
         export = own / "buffers.jsonl" if own is not None and cfg.export_buffers else None

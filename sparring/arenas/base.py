@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sparring.agents.request_seeds import episode_stream
 from sparring.registry import Registry
 from sparring.types import Episode, SamplingParams
 
 if TYPE_CHECKING:
-    from sparring.config import ArenaConfig, EngineConfig, EvalConfig, ModelConfig, WarmStartConfig
+    from sparring.config import ArenaConfig, ClusterConfig, EngineConfig, EvalConfig, ModelConfig, WarmStartConfig
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ArenaContext:
     model: Any = None  # the learner's model at build time (e.g. the first snapshot of a pool)
     model_config: ModelConfig | None = None
     engine_config: EngineConfig | None = None
+    cluster: ClusterConfig | None = None  # the run's cluster (e.g. its sandbox actors); None: one process
 
 
 class Arena:
@@ -59,8 +61,13 @@ class Arena:
         raise NotImplementedError(f"arena {self.name!r} implements neither play_step nor play")
 
     async def play_step(self, step: int, seeds: list[int]) -> list[Episode]:
-        """All of this step's episodes, one seed each (seeds derive from run seed, step, arena)."""
-        return list(await asyncio.gather(*[self.play(s) for s in seeds]))
+        """All of this step's episodes, one seed each (seeds derive from run seed, step, arena).
+        Each episode draws its request seeds from its own stream (engine.seeded_sampling)."""
+        return list(await asyncio.gather(*[self._play_seeded(s) for s in seeds]))
+
+    async def _play_seeded(self, seed: int) -> Episode:
+        with episode_stream(seed):
+            return await self.play(seed)
 
     def metrics(self, episodes: list[Episode]) -> dict[str, float]:
         """The arena's own metrics for this step's episodes (namespaced keys)."""

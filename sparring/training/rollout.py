@@ -40,6 +40,32 @@ def collect(arenas: list[tuple[Arena, int]], step: int, run_seed: int, loop: asy
     return episodes, stats
 
 
+class LocalRollout:
+    """Rollouts in this process (no `cluster:`): arenas play on the trainer's loop and the engine
+    serves the learner's model. The trainer calls `collect(step)` and, after each update,
+    `sync(model, version)`; sparring.cluster.ClusterRollout has the same two methods."""
+
+    def __init__(self, arenas: list[tuple[Arena, int]], engine, loop: asyncio.AbstractEventLoop, run_seed: int,
+                 overlong: str, version: int) -> None:
+        self.arenas, self.engine, self.loop = arenas, engine, loop
+        self.run_seed, self.overlong, self.version = run_seed, overlong, version
+
+    def collect(self, step: int) -> tuple[list[Episode], dict[str, float]]:
+        episodes, stats = collect(self.arenas, step, self.run_seed, self.loop, self.overlong)
+        for e in episodes:
+            e.policy_version = self.version
+        return episodes, stats
+
+    def sync(self, model, version: int) -> dict[str, float]:
+        """The engine takes the learner's weights after update `version`; its metrics."""
+        self.engine.load_weights(model)
+        self.version = version
+        return self.engine.metrics()
+
+    def close(self) -> None:
+        pass
+
+
 def summarize(episodes: list[Episode], seconds: float, overlong: str = "invalid") -> dict[str, float]:
     """Rollout metrics of a step; under overlong "mask" the trainable turns cut off at the token
     cap are kept out of the loss, and rollout/overlong_masked_rate is their share."""

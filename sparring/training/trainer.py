@@ -3,10 +3,10 @@
     arena.prepare() for every arena                     # one-off work before the first step (seeding)
     for step in range(start, steps):
         arena.before_step(step) for every arena
-        episodes = rollout.collect(arenas, step)        # arena -> episodes
+        episodes = rollout.collect(step)                # arena -> episodes (this process, or Ray workers)
         samples  = assigner.assign(episodes)            # per-role rewards -> advantages
         stats    = learner.update(batching.build(...))  # policy update of the one model
-        engine.load_weights(learner.model)              # weights back to the rollout engine
+        rollout.sync(learner.model, step + 1)           # weights back to the rollout engine(s)
         arena.after_update(step + 1, model) for every arena
         evaluate (arena.evaluate) / checkpoint / log
 
@@ -35,6 +35,7 @@ from sparring.agents.engines import make_engine
 from sparring.agents.models import TinySpec, load_model, load_tokenizer, resolve
 from sparring.agents.policies import EnginePolicy
 from sparring.arenas import ArenaContext, arena_class, build_arena
+from sparring.cluster import ClusterRollout, connect
 from sparring.config import EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
@@ -76,6 +77,7 @@ class Trainer:
                                critic=critic, critic_cfg=cfg.critic)
         self.engine = make_engine(cfg.engine, self.learner.model, self.tokenizer)
         self.policy = EnginePolicy(self.engine)
+        owns_ray = cfg.cluster is not None and connect(cfg.cluster)  # before the arenas: sandbox actors
         self.arenas = [build_arena(a, self._context(i)) for i, a in enumerate(cfg.arenas)]
         self.counts = [a.episodes_per_step for a in cfg.arenas]
         values = None if critic is None else functools.partial(critic.values, batch_size=cfg.optim.micro_batch_size)
@@ -83,6 +85,12 @@ class Trainer:
         self.step = 0
         if resume is not None:
             self._restore(resume)
+        if cfg.cluster is None:
+            self.rollout = rollout.LocalRollout(list(zip(self.arenas, self.counts)), self.engine, self.loop,
+                                                cfg.run.seed, cfg.sampling.overlong, self.step)
+        else:
+            self.rollout = ClusterRollout(cfg, self.arenas, self.counts, self.learner.model, self.step, self.engine,
+                                          owns_ray)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     # ----- the loop ---------------------------------------------------------------------------
@@ -98,8 +106,7 @@ class Trainer:
                 t0 = time.perf_counter()
                 for arena in self.arenas:
                     arena.before_step(step)
-                episodes, stats = rollout.collect(list(zip(self.arenas, self.counts)), step, cfg.run.seed, self.loop,
-                                                  cfg.sampling.overlong)
+                episodes, stats = self.rollout.collect(step)
                 self.engine.pause()  # before the critic's forward passes: a sleeping vLLM frees the GPU
                 samples = self.assigner.assign(episodes)
                 stats.update(self.assigner.critic_stats)
@@ -107,8 +114,7 @@ class Trainer:
                               cfg.metrics.samples_per_step)
                 stats.update(self.learner.update(batching.build(
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
-                self.engine.load_weights(self.learner.model)
-                stats.update(self.engine.metrics())
+                stats.update(self.rollout.sync(self.learner.model, step + 1))
                 self.step = step + 1
                 for arena in self.arenas:
                     arena.after_update(self.step, self.learner.model)
@@ -143,7 +149,7 @@ class Trainer:
     def _context(self, index: int) -> ArenaContext:
         return ArenaContext(policy=self.policy, engine=self.engine, tokenizer=self.tokenizer, sampling=self.sampling,
                             seed=self.cfg.run.seed, index=index, run_dir=self.run_dir, model=self.learner.model,
-                            model_config=self.cfg.model, engine_config=self.cfg.engine)
+                            model_config=self.cfg.model, engine_config=self.cfg.engine, cluster=self.cfg.cluster)
 
     def _initial_model(self, resume: Path | None):
         cfg = self.cfg
@@ -236,6 +242,7 @@ class Trainer:
         log.info("resumed from %s at step %d", path, self.step)
 
     def close(self) -> None:
+        self.rollout.close()
         for arena in self.arenas:
             self.loop.run_until_complete(arena.aclose())
         self.loop.run_until_complete(self.engine.aclose())

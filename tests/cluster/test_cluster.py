@@ -1,0 +1,155 @@
+"""Rollout workers on a local Ray cluster of two worker nodes (ray.cluster_utils.Cluster).
+
+The single-process run and the two-worker run must train bit-identical weights from one seed
+(seeded sampling; max_batch_size 1 so every forward pass has the same shapes in both), a worker
+killed mid-step must be replaced with every seed played exactly once, and a worker that keeps
+dying must stop the run with the cause.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+from sparring.cluster import WorkerDied  # noqa: E402
+from sparring.cluster.driver import shares  # noqa: E402
+from sparring.config import load_config  # noqa: E402
+from sparring.training.rollout import episode_seed  # noqa: E402
+from sparring.training.trainer import Trainer  # noqa: E402
+
+EPISODES = 12
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # the driver only
+    for _ in range(2):  # two worker nodes on this machine
+        cluster.add_node(num_cpus=2)
+    ray.init(address=cluster.address, include_dashboard=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def _config(out, small_spec_kw, cluster=None, steps=3, batch=1, episodes=EPISODES):
+    data = {"run": {"name": "t", "output_dir": str(out), "seed": 3, "steps": steps, "threads": 1},
+            "model": {"name": "tiny", "tiny": small_spec_kw}, "sampling": {"max_new_tokens": 6},
+            "engine": {"seeded_sampling": True, "max_batch_size": batch},
+            "arenas": [{"name": "kuhn", "game": "kuhn_poker", "episodes_per_step": episodes,
+                        "opponent": {"kind": "self"}}],
+            "optim": {"learning_rate": 1e-3, "micro_batch_size": 64}, "checkpoint": {"every": 100}}
+    if cluster is not None:
+        data["cluster"] = cluster
+    return load_config(data=data)
+
+
+def _train(cfg):
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        stats = trainer.train()
+        return {k: v.clone() for k, v in trainer.learner.model.state_dict().items()}, stats
+    finally:
+        trainer.close()
+
+
+def test_shares_are_contiguous_and_balanced():
+    assert shares(list(range(7)), 2) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert shares([1, 2], 3) == [[1], [2], []]
+
+
+def test_two_workers_on_two_nodes_train_the_same_weights_as_one_process(ray_cluster, tmp_path, small_spec_kw):
+    single, _ = _train(_config(tmp_path / "single", small_spec_kw))
+    cfg = _config(tmp_path / "cluster", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2})
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        placed = ray.get([trainer.rollout._worker(slot).node_id.remote() for slot in range(2)])
+        head = ray_cluster.head_node.node_id
+        assert len(set(placed)) == 2 and head not in placed  # one rollout worker on each worker node
+        stats = trainer.train()
+        weights = trainer.learner.model.state_dict()
+    finally:
+        trainer.close()
+    assert stats["rollout/episodes"] == EPISODES and stats["rollout/staleness_max"] == 0
+    assert stats["perf/broadcast_s"] > 0
+    changed = [k for k in single if not torch.equal(single[k], weights[k])]
+    assert not changed, f"weights differ from the single-process run: {changed[:3]}"
+
+
+def test_cluster_episodes_equal_single_process_episodes_in_order(ray_cluster, tmp_path, small_spec_kw):
+    """With batching on (max_batch_size 256) the tokens still match; log-probs agree to rounding."""
+    local = Trainer(_config(tmp_path / "a", small_spec_kw, batch=256), show_progress=False)
+    remote = Trainer(_config(tmp_path / "b", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2},
+                             batch=256), show_progress=False)
+    try:
+        mine, _ = local.rollout.collect(0)
+        theirs, _ = remote.rollout.collect(0)
+    finally:
+        local.close()
+        remote.close()
+    assert [e.seed for e in theirs] == [e.seed for e in mine] == [episode_seed(3, 0, 0, i) for i in range(EPISODES)]
+    assert [[t.completion_ids for t in e.turns] for e in theirs] == [[t.completion_ids for t in e.turns] for e in mine]
+    assert [e.rewards for e in theirs] == [e.rewards for e in mine]
+    for a, b in zip(mine, theirs):
+        for ta, tb in zip(a.turns, b.turns):
+            assert ta.logprobs == pytest.approx(tb.logprobs, abs=1e-4)
+
+
+def test_a_worker_killed_mid_step_is_replaced_and_every_seed_played_once(ray_cluster, tmp_path, small_spec_kw):
+    # one request per forward pass: each worker's share takes about a second, so the kill lands mid-step
+    cfg = _config(tmp_path / "kill", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2},
+                  episodes=256, steps=2)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        rollout = trainer.rollout
+        pids = rollout.worker_pids()
+        for arena in trainer.arenas:
+            arena.before_step(0)
+        rollout.driver_step = 0
+        rollout.launch(0)
+        time.sleep(0.2)
+        os.kill(pids[0], signal.SIGKILL)
+        episodes, stats = rollout.collect(0)
+        assert stats["cluster/worker_restarts"] == 1
+        assert [e.seed for e in episodes] == [episode_seed(3, 0, 0, i) for i in range(256)]  # each once, in order
+        assert rollout.worker_pids()[0] != pids[0]
+        stats = trainer.train()  # training goes on with the replacement
+        assert trainer.step == 2 and stats["rollout/episodes"] == 256
+    finally:
+        trainer.close()
+
+
+def test_a_worker_that_keeps_dying_stops_the_run_with_the_cause(ray_cluster, tmp_path, small_spec_kw):
+    cfg = _config(tmp_path / "dies", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2,
+                                                     "max_worker_restarts": 0}, batch=256)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        pids = trainer.rollout.worker_pids()
+        trainer.rollout.launch(0)
+        os.kill(pids[1], signal.SIGKILL)
+        with pytest.raises(WorkerDied, match=r"rollout worker 1 died 1 times in a row .*max_worker_restarts=0.*"
+                                             r"playing step 0"):
+            trainer.rollout.collect(0)
+    finally:
+        trainer.close()
+
+
+def test_async_rollouts_are_one_update_stale_at_most(ray_cluster, tmp_path, small_spec_kw):
+    cfg = _config(tmp_path / "async", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2,
+                                                      "async_rollouts": True}, batch=256)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    rows = [__import__("json").loads(line) for line in (tmp_path / "async" / "metrics.jsonl").read_text().splitlines()]
+    stale = [r["rollout/staleness_max"] for r in rows if "rollout/staleness_max" in r]
+    assert stale == [0.0, 1.0, 1.0]  # step 0 waits; steps 1 and 2 were played during the update before
+    assert all(r["rollout/episodes"] == EPISODES for r in rows if "rollout/episodes" in r)
