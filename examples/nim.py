@@ -38,11 +38,9 @@ class Nim(Game):
 
     def observation(self, player: int) -> str:
         piles = ", ".join(f"pile {p + 1}: {n}" for p, n in enumerate(self.piles))
-        return "\n".join([
-            "Nim. Take one or more objects from one pile. Whoever takes the last object wins.",
-            f"You are P{player}. {piles}.",
-            "Legal: " + " ".join(f"[{a}]" for a in self.legal_actions()),
-        ])
+        legal = " ".join(f"[{a}]" for a in self.legal_actions())
+        return ("Nim. Take one or more objects from one pile. Whoever takes the last object wins.\n"
+                f"You are P{player}. {piles}.\nLegal: {legal}")
 
     def outcome(self) -> list[float] | None:
         if any(self.piles):

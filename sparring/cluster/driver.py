@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 def connect(cluster: ClusterConfig) -> bool:
     """Join (or start) the Ray cluster of `cluster`; True when this call started Ray."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("cluster: needs Ray, which is not installed: pip install 'sparring[ray]' "
+                           "(or bash scripts/install.sh ray)") from None
 
     if ray.is_initialized():
         return False

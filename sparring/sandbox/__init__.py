@@ -65,7 +65,7 @@ isolation.
 
 from .result import (ExecLimits, ExecResult, SandboxError, SandboxUnavailable, Status,
                      WorkerStats)
-from .sandbox import BACKENDS, Sandbox
+from .sandbox import BACKENDS, CodeRunner, Sandbox
 
-__all__ = ["BACKENDS", "ExecLimits", "ExecResult", "Sandbox", "SandboxError",
+__all__ = ["BACKENDS", "CodeRunner", "ExecLimits", "ExecResult", "Sandbox", "SandboxError",
            "SandboxUnavailable", "Status", "WorkerStats"]

@@ -7,7 +7,7 @@ import logging
 import os
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from .pool import DEFAULT_PREIMPORT, WorkerPool, check_batch
 from .result import ExecLimits, ExecResult, WorkerStats
@@ -15,6 +15,26 @@ from .result import ExecLimits, ExecResult, WorkerStats
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "docker", "unsafe")
+
+
+@runtime_checkable
+class CodeRunner(Protocol):
+    """What arenas need from a sandbox: ``Sandbox``, or a pool of them elsewhere
+    (sparring.cluster.sandbox_pool.RaySandbox spreads executions over Ray actors)."""
+
+    limits: ExecLimits
+
+    def run(self, code: str, stdin: str = "", timeout_s: float | None = None, memory_mb: int | None = None,
+            *, limits: ExecLimits | None = None, hash_seed: int | None = None) -> ExecResult: ...
+
+    async def arun(self, code: str, stdin: str = "", timeout_s: float | None = None, memory_mb: int | None = None,
+                   *, limits: ExecLimits | None = None, hash_seed: int | None = None) -> ExecResult: ...
+
+    def run_many(self, codes: Sequence[str], stdins: Sequence[str] | str | None = None,
+                 timeout_s: float | None = None, memory_mb: int | None = None, *,
+                 limits: ExecLimits | None = None) -> list[ExecResult]: ...
+
+    def close(self) -> None: ...
 
 
 class Sandbox:

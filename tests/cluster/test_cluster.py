@@ -153,3 +153,32 @@ def test_async_rollouts_are_one_update_stale_at_most(ray_cluster, tmp_path, smal
     stale = [r["rollout/staleness_max"] for r in rows if "rollout/staleness_max" in r]
     assert stale == [0.0, 1.0, 1.0]  # step 0 waits; steps 1 and 2 were played during the update before
     assert all(r["rollout/episodes"] == EPISODES for r in rows if "rollout/episodes" in r)
+
+
+def test_ray_sandbox_spreads_programs_over_actors_in_order_and_counts_a_lost_actor(ray_cluster):
+    import asyncio
+
+    from sparring.cluster.sandbox_pool import RaySandbox
+
+    pool = RaySandbox(2, "local", workers_per_actor=1, cpus_per_actor=0.5, name="test-sandbox")
+    codes = [f"print({i} * {i})" for i in range(6)]
+    results = pool.run_many(codes)
+    assert [r.status for r in results] == ["ok"] * 6
+    assert [r.stdout.strip() for r in results] == [str(i * i) for i in range(6)]
+    assert asyncio.run(pool.arun("import sys; print(sys.stdin.read())", "hi")).stdout.strip() == "hi"
+    assert pool.run("while True: pass", timeout_s=0.5).status == "timeout"
+    ray.kill(pool._actors[0])
+    lost = pool.run_many(codes)
+    assert [r.status for r in lost[0::2]] == ["killed"] * 3 and "test-sandbox-0 died" in lost[0].detail
+    assert [r.status for r in lost[1::2]] == ["ok"] * 3 and pool.killed == 3
+    assert [r.status for r in pool.run_many(codes)] == ["ok"] * 6  # the actor was recreated
+
+
+def test_cluster_config_names_a_bad_key_and_defaults_to_one_process(tmp_path, small_spec_kw):
+    from sparring.config import ConfigError
+
+    assert _config(tmp_path, small_spec_kw).cluster is None
+    with pytest.raises(ConfigError, match="cluster.workers: unknown key"):
+        _config(tmp_path, small_spec_kw, {"workers": 2})
+    with pytest.raises(ConfigError, match="cluster.rollout_workers"):
+        _config(tmp_path, small_spec_kw, {"rollout_workers": 0})

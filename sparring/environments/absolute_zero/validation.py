@@ -42,7 +42,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sparring.sandbox import Sandbox, SandboxError
+from sparring.sandbox import CodeRunner, Sandbox, SandboxError
 from sparring.sandbox.calls import CallResult as SandboxCall
 from sparring.sandbox.calls import acall_many
 
@@ -70,8 +70,8 @@ class Executor:
         if sandbox is not None and workers is not None:
             raise ValueError("workers applies only to the executor's own sandbox; "
                              "pass either sandbox or workers")
-        if sandbox is not None and not isinstance(sandbox, Sandbox):
-            raise TypeError(f"sandbox must be a Sandbox or None, got {type(sandbox).__name__}")
+        if sandbox is not None and not isinstance(sandbox, CodeRunner):
+            raise TypeError(f"sandbox must be a Sandbox (or CodeRunner) or None, got {type(sandbox).__name__}")
         self.cfg = cfg
         self._owns_sandbox = sandbox is None
         self.sandbox = sandbox if sandbox is not None else Sandbox("local", workers=workers)
