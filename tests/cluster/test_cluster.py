@@ -182,3 +182,21 @@ def test_cluster_config_names_a_bad_key_and_defaults_to_one_process(tmp_path, sm
         _config(tmp_path, small_spec_kw, {"workers": 2})
     with pytest.raises(ConfigError, match="cluster.rollout_workers"):
         _config(tmp_path, small_spec_kw, {"rollout_workers": 0})
+
+
+def test_a_cluster_run_resumes_from_its_checkpoint_like_one_process(ray_cluster, tmp_path, small_spec_kw):
+    """Stopped after step 2 and resumed for step 3: the same weights as 3 uninterrupted steps."""
+    cluster = {"address": ray_cluster.address, "rollout_workers": 2}
+    whole, _ = _train(_config(tmp_path / "whole", small_spec_kw, cluster))
+    cfg = _config(tmp_path / "resumed", small_spec_kw, cluster, steps=2)
+    cfg.checkpoint.every = 1
+    _train(cfg)
+    cfg = _config(tmp_path / "resumed", small_spec_kw, cluster, steps=3)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        assert trainer.step == 2 and trainer.rollout.version == 2
+        trainer.train()
+        weights = trainer.learner.model.state_dict()
+    finally:
+        trainer.close()
+    assert all(torch.equal(whole[k], weights[k]) for k in whole)
