@@ -36,7 +36,7 @@ from sparring.agents.models import TinySpec, load_model, load_tokenizer, resolve
 from sparring.agents.policies import EnginePolicy
 from sparring.arenas import ArenaContext, arena_class, build_arena
 from sparring.cluster import ClusterRollout, connect
-from sparring.config import EvalConfig, ExperimentConfig
+from sparring.config import EngineConfig, EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.credit import AdvantageAssigner
 from sparring.training.critic import Critic
@@ -75,7 +75,7 @@ class Trainer:
         critic = self._critic(model) if cfg.uses_critic() else None
         self.learner = Learner(model, cfg.optim, cfg.loss, temperature=cfg.sampling.temperature, total_steps=cfg.run.steps,
                                critic=critic, critic_cfg=cfg.critic)
-        self.engine = make_engine(cfg.engine, self.learner.model, self.tokenizer)
+        self.engine = make_engine(self._driver_engine(), self.learner.model, self.tokenizer)
         self.policy = EnginePolicy(self.engine)
         owns_ray = cfg.cluster is not None and connect(cfg.cluster)  # before the arenas: sandbox actors
         self.arenas = [build_arena(a, self._context(i)) for i, a in enumerate(cfg.arenas)]
@@ -150,6 +150,16 @@ class Trainer:
         return ArenaContext(policy=self.policy, engine=self.engine, tokenizer=self.tokenizer, sampling=self.sampling,
                             seed=self.cfg.run.seed, index=index, run_dir=self.run_dir, model=self.learner.model,
                             model_config=self.cfg.model, engine_config=self.cfg.engine, cluster=self.cfg.cluster)
+
+    def _driver_engine(self) -> EngineConfig:
+        """`engine:` as configured; with `cluster:` the rollout workers run it and this process keeps
+        an HF engine on the learner's own weights (evaluation, arenas' prepare), which costs no
+        memory, where a second vLLM would hold a KV cache on the learner's GPU."""
+        cfg = self.cfg.engine
+        if self.cfg.cluster is None or cfg.backend == "hf":
+            return cfg
+        return EngineConfig(max_batch_size=cfg.max_batch_size, stop_tokens=cfg.stop_tokens,
+                            seeded_sampling=cfg.seeded_sampling)
 
     def _initial_model(self, resume: Path | None):
         cfg = self.cfg

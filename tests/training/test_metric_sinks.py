@@ -9,7 +9,6 @@ import logging
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
