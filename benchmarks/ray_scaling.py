@@ -10,8 +10,9 @@ throughput, and the weight broadcast time of a ~30M-parameter model.
 2. Validation: Absolute Zero's `Executor.validate_many` on `--programs` grammar programs, with a
    local sandbox of one worker (the baseline), a local sandbox of two workers, and a RaySandbox
    of two actors of one worker each.
-3. Broadcast: `ClusterRollout.sync` of a ~30M-parameter model to two workers (ray.put once, both
-   load it), median of `--rounds`.
+3. Broadcast: `ClusterRollout.sync` of a ~30M-parameter model to two workers, through the object
+   store (ray.put once, both load it) and through a gloo process group (`weight_sync:
+   collective`), rounds alternating, medians of `--rounds`.
 
 Last line: `ray_rollout_scaling_2_workers=X` (episodes/s with 2 workers over 1; goal >= 1.6 on
 2 cores).
@@ -107,15 +108,23 @@ def broadcast(args, out: str) -> None:
     from sparring.training.trainer import Trainer
 
     tiny = {"hidden_size": 512, "num_layers": 9, "num_heads": 8, "num_kv_heads": 4, "intermediate_size": 1536}
-    trainer = Trainer(_config(out, 2, 4, tiny, warm=False), show_progress=False)
-    params = sum(p.numel() for p in trainer.learner.model.parameters())
-    trainer.rollout.collect(0)  # starts both workers
-    times = []
-    for version in range(1, args.rounds + 1):
-        times.append(trainer.rollout.sync(trainer.learner.model, version)["perf/broadcast_s"])
-    trainer.close()
-    print(f"\n3. weight broadcast of a {params / 1e6:.1f}M-parameter model to 2 workers (object store): "
-          f"median {statistics.median(times) * 1000:.0f} ms over {len(times)}")
+    times: dict[str, list[float]] = {"object_store": [], "collective": []}
+    trainers = {}
+    for sync in times:
+        cfg = _config(f"{out}/{sync}", 2, 4, tiny, warm=False)
+        cfg.cluster.weight_sync = sync
+        trainers[sync] = Trainer(cfg, show_progress=False)
+        trainers[sync].rollout.collect(0)  # starts both workers
+    params = sum(p.numel() for p in trainers["collective"].learner.model.parameters())
+    trainers["collective"].rollout.sync(trainers["collective"].learner.model, 1)  # forms the group
+    for version in range(2, args.rounds + 2):
+        for sync, trainer in trainers.items():
+            times[sync].append(trainer.rollout.sync(trainer.learner.model, version)["perf/broadcast_s"])
+    for trainer in trainers.values():
+        trainer.close()
+    print(f"\n3. weight broadcast of a {params / 1e6:.1f}M-parameter model (float32) to 2 workers, median of {args.rounds}")
+    for sync, values in times.items():
+        print(f"   {sync:13s} {statistics.median(values) * 1000:6.0f} ms")
 
 
 def main() -> None:

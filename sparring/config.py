@@ -574,6 +574,19 @@ class ClusterConfig(_Strict):
     """One-step off-policy: the next step's episodes are played (with the weights before this
     update) while the learner updates, so episodes are at most one update stale
     (rollout/staleness_max). Hides rollout time behind the update; off for on-policy runs."""
+    weight_sync: Literal["object_store", "collective"] = "object_store"
+    """How weights reach the workers after an update. object_store: one ray.put every worker reads
+    (works anywhere Ray does). collective: a torch.distributed group of the driver and the
+    workers, broadcast into the workers' tensors (NCCL when both sides hold GPUs, else gloo); the
+    workers must reach the driver's address on a free TCP port. Not with async_rollouts (a
+    broadcast waits for workers that are still playing)."""
+
+    @model_validator(mode="after")
+    def _collective_is_synchronous(self):
+        if self.weight_sync == "collective" and self.async_rollouts:
+            raise ValueError("cluster.weight_sync: collective cannot be combined with async_rollouts (the broadcast "
+                             "would wait for workers still playing the next step); use object_store")
+        return self
 
 
 class ExperimentConfig(_Strict):

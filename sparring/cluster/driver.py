@@ -13,8 +13,10 @@ and arena states) and the seeds it held are played again; episodes come only fro
 returned, so none is lost or counted twice. A worker slot that dies more than
 `cluster.max_worker_restarts` times in a row stops the run with the cause and the seeds.
 
-Not here: the learner stays in the driver process (no learner actors, no NCCL broadcast between
-GPUs: weights go through the object store, also on GPU clusters; see docs/cluster.md).
+With `cluster.weight_sync: collective` the broadcast goes through a torch.distributed group of
+the driver and the workers instead (NCCL between GPUs, gloo on CPU; collective.py).
+
+Not here: the learner stays in the driver process (no learner actors; see docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class ClusterRollout:
         self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> (play ref, jobs)
         self.syncs: list[tuple[int, object]] = []  # (slot, sync ref) not yet checked
         self._stats: dict[str, float] = {}
+        self.started = [0] * self.cluster.rollout_workers  # actors started per slot (a replacement is new)
+        self.group: tuple | None = None  # weight_sync collective: the (slot, start) members of the group
 
     # ----- workers ----------------------------------------------------------------------------
     def _start(self, slot: int):
@@ -110,6 +114,7 @@ class ClusterRollout:
         worker = self._remote.remote(self.cfg.model_dump(mode="json"), slot, weights, self.version, states,
                                      self.driver_step, list(sys.path))
         self.workers[slot] = worker
+        self.started[slot] += 1
         return worker
 
     def _worker(self, slot: int):
@@ -205,12 +210,72 @@ class ClusterRollout:
         if self.engine is not None:
             self.engine.load_weights(model)
             stats = self.engine.metrics()
-        ref = ray.put(model_weights(model, trainable_only=True))
-        self.syncs += [(slot, w.sync.remote(ref, version)) for slot, w in enumerate(self.workers) if w is not None]
-        if not self.cluster.async_rollouts:
-            self._check_syncs()
+        if self.cluster.weight_sync == "collective":
+            self._sync_collective(model, version)
+        else:
+            ref = ray.put(model_weights(model, trainable_only=True))
+            self.syncs += [(slot, w.sync.remote(ref, version)) for slot, w in enumerate(self.workers) if w is not None]
+            if not self.cluster.async_rollouts:
+                self._check_syncs()
         self._stats = {"perf/broadcast_s": time.perf_counter() - t0}
         return {**stats, **self._stats}
+
+    def _sync_collective(self, model, version: int) -> None:
+        """Broadcast through the process group (collective.py), formed again when a worker was
+        replaced; a worker that dies during the broadcast is counted, and the rest are sent the
+        weights again in a new group (the dead one's replacement starts from the current weights)."""
+        import ray
+
+        from sparring.cluster import collective
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        while True:
+            live = [slot for slot, w in enumerate(self.workers) if w is not None]
+            if not live:
+                return
+            if self.group != tuple((slot, self.started[slot]) for slot in live):
+                self._form_group(model, live)
+                continue  # a member may have died while joining
+            refs = [(slot, self.workers[slot].receive.remote(version)) for slot in live]
+            try:
+                collective.send(params, self._device)
+                sent = True
+            except RuntimeError as e:  # a member left mid-broadcast; its ray call says whether it died
+                log.warning("weight broadcast failed (%s); forming the group again", str(e)[:200])
+                collective.leave()  # closes our connections, so members still waiting on them fail now
+                sent = False
+            received = True
+            for slot, ref in refs:
+                try:
+                    ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+                    self._died(slot, e, "receiving weights")
+                    received = False
+                except ray.exceptions.RayTaskError:
+                    received = False  # alive, but its side of a broken broadcast failed
+            if sent and received:
+                return
+            self.group = None
+
+    def _form_group(self, model, live: list[int]) -> None:
+        import ray
+
+        from sparring.cluster import collective
+
+        on_gpu = torch.cuda.is_available() and self.cluster.worker_gpus > 0 and next(model.parameters()).is_cuda
+        backend, self._device = ("nccl", "cuda") if on_gpu else ("gloo", "cpu")
+        address, port = ray.util.get_node_ip_address(), collective.free_port()
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        refs = [(slot, self.workers[slot].join_group.remote(address, port, rank, len(live) + 1, backend, names))
+                for rank, slot in enumerate(live, start=1)]
+        collective.join(address, port, 0, len(live) + 1, backend)
+        self.group = tuple((slot, self.started[slot]) for slot in live)
+        for slot, ref in refs:
+            try:
+                ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+                self._died(slot, e, "joining the weight-broadcast group")
+                self.group = None
 
     def _check_syncs(self) -> None:
         import ray
@@ -236,5 +301,10 @@ class ClusterRollout:
             if w is not None:
                 ray.kill(w)
         self.workers = [None] * len(self.workers)
+        if self.group is not None:
+            from sparring.cluster import collective
+
+            collective.leave()
+            self.group = None
         if self.owns_ray:
             ray.shutdown()

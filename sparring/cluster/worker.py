@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from sparring.training.rollout import play_step
 from sparring.types import Episode
 
 
@@ -88,7 +89,7 @@ class RolloutWorker:
         torch.manual_seed((self.cfg.run.seed * 1_000_003 + self.rank * 7_919 + step) % (2**63))
 
         async def run():
-            return await asyncio.gather(*[self.arenas[a].play_step(step, seeds) for a, seeds in jobs])
+            return await asyncio.gather(*[play_step(self.arenas[a], step, seeds) for a, seeds in jobs])
 
         results = self.loop.run_until_complete(run())
         for episodes in results:
@@ -102,6 +103,31 @@ class RolloutWorker:
         t0 = time.perf_counter()
         with torch.no_grad():
             self.model.load_state_dict(weights, strict=False)
+        self.engine.load_weights(self.model)
+        self.version = version
+        for arena in self.arenas:
+            arena.after_update(version, self.model)
+        return time.perf_counter() - t0
+
+    # ----- weight_sync: collective (collective.py) ---------------------------------------------
+    def join_group(self, address: str, port: int, rank: int, world: int, backend: str, names: list[str]) -> None:
+        """Join the driver's process group; `names`: the trainable parameters it will broadcast."""
+        from sparring.cluster import collective
+
+        params = dict(self.model.named_parameters())
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise ValueError(f"rollout worker {self.rank}: the driver's parameters {missing[:3]} are not in this model")
+        self.received = [params[n] for n in names]
+        self.device = "cuda" if backend == "nccl" else "cpu"
+        collective.join(address, port, rank, world, backend)
+
+    def receive(self, version: int) -> float:
+        """`sync` through the group: the driver's broadcast lands in this model's tensors."""
+        from sparring.cluster import collective
+
+        t0 = time.perf_counter()
+        collective.receive(self.received, self.device)
         self.engine.load_weights(self.model)
         self.version = version
         for arena in self.arenas:

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import defaultdict
 
+from sparring.agents.request_seeds import episode_stream, mix
 from sparring.arenas.base import Arena
 from sparring.types import Episode
 
@@ -20,9 +21,18 @@ def episode_seed(run_seed: int, step: int, arena_index: int, i: int) -> int:
     return (run_seed * 1_000_003 + step * 100_019 + arena_index * 10_007 + i) % (2**31 - 1)
 
 
+async def play_step(arena: Arena, step: int, seeds: list[int]) -> list[Episode]:
+    """`arena.play_step` inside one request stream for the step (engine.seeded_sampling): an arena
+    with phases draws its request seeds from it in the order it issues requests, which is fixed
+    unless it awaits threads or the sandbox between them; an arena that plays per seed opens a
+    stream per episode inside it (Arena.play_step), so this one goes unused there."""
+    with episode_stream(mix(seeds[0] if seeds else 0, step)):
+        return await arena.play_step(step, seeds)
+
+
 async def collect_async(arenas: list[tuple[Arena, int]], step: int, run_seed: int) -> list[Episode]:
     jobs = [
-        arena.play_step(step, [episode_seed(run_seed, step, a, i) for i in range(count)])
+        play_step(arena, step, [episode_seed(run_seed, step, a, i) for i in range(count)])
         for a, (arena, count) in enumerate(arenas)
     ]
     return [e for episodes in await asyncio.gather(*jobs) for e in episodes]
