@@ -149,8 +149,9 @@ def build_tiny(spec: TinySpec = TinySpec()) -> Path:
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=None,
         )
-        torch.manual_seed(spec.seed)
-        model = Qwen3ForCausalLM(config)
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG stays as it was: a run that builds the
+            torch.manual_seed(spec.seed)        # model must draw what a run that finds it cached draws
+            model = Qwen3ForCausalLM(config)
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)

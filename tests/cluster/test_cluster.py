@@ -278,7 +278,7 @@ def test_collective_weight_sync_trains_the_same_weights_and_survives_a_dead_memb
         assert len(episodes) == EPISODES and rollout.group == ((0, 1), (1, 2))
     finally:
         trainer.close()
-    assert all(torch.equal(single[k], weights[k]) for k in single)
+    assert all(torch.equal(single[k], weights[k]) for k in single), [(k, (single[k] - weights[k]).abs().max().item()) for k in single if not torch.equal(single[k], weights[k])][:4]
 
 
 def test_collective_weight_sync_refuses_async_rollouts(tmp_path, small_spec_kw):
@@ -286,3 +286,25 @@ def test_collective_weight_sync_refuses_async_rollouts(tmp_path, small_spec_kw):
 
     with pytest.raises(ConfigError, match="collective cannot be combined with async_rollouts"):
         _config(tmp_path, small_spec_kw, {"weight_sync": "collective", "async_rollouts": True})
+
+
+def test_a_lora_run_broadcasts_only_the_adapters_and_matches_one_process(ray_cluster, tmp_path, small_spec_kw):
+    pytest.importorskip("peft")
+    from sparring.cluster.driver import model_weights
+
+    def lora(cfg):
+        cfg.model.lora = {"r": 4, "lora_alpha": 8}
+        cfg.optim.learning_rate = 1e-2
+        return cfg
+
+    single, _ = _train(lora(_config(tmp_path / "single", small_spec_kw)))
+    trainer = Trainer(lora(_config(tmp_path / "cluster", small_spec_kw, {"address": ray_cluster.address,
+                                                                          "rollout_workers": 2})), show_progress=False)
+    try:
+        sent = model_weights(trainer.learner.model, trainable_only=True)
+        assert sent and all("lora_" in name for name in sent)
+        trainer.train()
+        weights = trainer.learner.model.state_dict()
+    finally:
+        trainer.close()
+    assert all(torch.equal(single[k], weights[k]) for k in single), [(k, (single[k] - weights[k]).abs().max().item()) for k in single if not torch.equal(single[k], weights[k])][:4]
