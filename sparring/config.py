@@ -567,6 +567,10 @@ class ClusterConfig(_Strict):
     sandbox pool; 0: every process runs code in its own local sandbox."""
     sandbox_cpus: float = Field(1.0, gt=0)
     """CPUs Ray reserves for each sandbox actor (its pool runs that many programs at once)."""
+    play_timeout_s: float | None = Field(None, gt=0)
+    """Seconds a worker may take over its share of a step before it is killed and replaced like a
+    dead one, its seeds played again (a hung engine or sandbox); null waits for ever. Set it well
+    above the slowest step's perf/worker_play_s_max."""
     max_worker_restarts: int = Field(3, ge=0)
     """A rollout worker that dies is replaced and its seeds are played again; one that dies more
     than this many times in a row stops the run with the cause."""

@@ -8,9 +8,10 @@ through Ray's object store (one `ray.put`, every worker reads the same object). 
 carries the version of the weights that played it (`Episode.policy_version`), so staleness is
 logged (`rollout/staleness_mean`, `_max`).
 
-Faults: a worker whose process dies is replaced (a new actor with the driver's current weights
-and arena states) and the seeds it held are played again; episodes come only from calls that
-returned, so none is lost or counted twice. A worker slot that dies more than
+Faults: a worker whose process dies, or that overruns `cluster.play_timeout_s` (it is killed),
+is replaced (a new actor with the driver's current weights and arena states) and the seeds it
+held are played again; episodes come only from calls that returned, so none is lost or counted
+twice. A worker slot that dies more than
 `cluster.max_worker_restarts` times in a row stops the run with the cause and the seeds.
 
 With `cluster.weight_sync: collective` the broadcast goes through a torch.distributed group of
@@ -99,7 +100,7 @@ class ClusterRollout:
         self.failures = [0] * self.cluster.rollout_workers  # consecutive deaths per slot
         self.restarts = 0
         self.driver_step = -1  # the last step the driver's arenas ran before_step for
-        self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> (play ref, jobs)
+        self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> ((play ref, deadline), jobs)
         self.syncs: list[tuple[int, object]] = []  # (slot, sync ref) not yet checked
         self._stats: dict[str, float] = {}
         self.started = [0] * self.cluster.rollout_workers  # actors started per slot (a replacement is new)
@@ -150,8 +151,25 @@ class ClusterRollout:
 
     def launch(self, step: int) -> None:
         """Send step `step`'s seeds to the workers (returns at once)."""
-        self.pending[step] = {slot: (self._worker(slot).play.remote(step, jobs), jobs)
-                              for slot, jobs in self.plan(step).items()}
+        self.pending[step] = {slot: (self._play(slot, step, jobs), jobs) for slot, jobs in self.plan(step).items()}
+
+    def _play(self, slot: int, step: int, jobs) -> tuple:
+        """The worker's play call and its deadline (cluster.play_timeout_s; None: no deadline)."""
+        limit = self.cluster.play_timeout_s
+        return self._worker(slot).play.remote(step, jobs), None if limit is None else time.monotonic() + limit
+
+    def _result(self, slot: int, call: tuple):
+        """The play call's result; on its deadline the worker is killed (GetTimeoutError)."""
+        import ray
+
+        ref, deadline = call
+        if deadline is None:
+            return ray.get(ref)
+        try:
+            return ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+        except ray.exceptions.GetTimeoutError:
+            ray.kill(self.workers[slot])
+            raise
 
     def gather(self, step: int) -> tuple[list[Episode], float]:
         """Step `step`'s episodes in single-process order, replacing dead workers and replaying
@@ -161,14 +179,17 @@ class ClusterRollout:
         self._check_syncs()
         by_arena: dict[int, dict[int, list[Episode]]] = defaultdict(dict)
         longest = 0.0
-        for slot, (ref, jobs) in sorted(self.pending.pop(step).items()):
+        for slot, (call, jobs) in sorted(self.pending.pop(step).items()):
             while True:
                 try:
-                    results, states, seconds = ray.get(ref)
+                    results, states, seconds = self._result(slot, call)
                     break
-                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
+                        ray.exceptions.GetTimeoutError) as e:
+                    if isinstance(e, ray.exceptions.GetTimeoutError):
+                        e = TimeoutError(f"no result within cluster.play_timeout_s={self.cluster.play_timeout_s}")
                     self._died(slot, e, f"playing step {step}")
-                    ref = self._worker(slot).play.remote(step, jobs)
+                    call = self._play(slot, step, jobs)
             self.failures[slot] = 0
             longest = max(longest, seconds)
             for (a, _), episodes in zip(jobs, results):

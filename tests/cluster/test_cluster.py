@@ -308,3 +308,24 @@ def test_a_lora_run_broadcasts_only_the_adapters_and_matches_one_process(ray_clu
     finally:
         trainer.close()
     assert all(torch.equal(single[k], weights[k]) for k in single), [(k, (single[k] - weights[k]).abs().max().item()) for k in single if not torch.equal(single[k], weights[k])][:4]
+
+
+def test_a_hung_worker_is_killed_at_the_play_timeout_and_its_seeds_replayed(ray_cluster, tmp_path, small_spec_kw):
+    cfg = _config(tmp_path / "hung", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2,
+                                                     "play_timeout_s": 5}, batch=256)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        rollout = trainer.rollout
+        pids = rollout.worker_pids()
+        for arena in trainer.arenas:
+            arena.before_step(0)
+        rollout.driver_step = 0
+        os.kill(pids[1], signal.SIGSTOP)  # alive but never answers
+        t0 = time.perf_counter()
+        episodes, stats = rollout.collect(0)
+        assert 5 <= time.perf_counter() - t0 < 60
+        assert stats["cluster/worker_restarts"] == 1
+        assert [e.seed for e in episodes] == [episode_seed(3, 0, 0, i) for i in range(EPISODES)]
+        assert rollout.worker_pids()[1] != pids[1]
+    finally:
+        trainer.close()
