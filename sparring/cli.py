@@ -26,6 +26,7 @@ def _quiet_libraries() -> None:
 
 
 def cmd_train(args) -> int:
+    from sparring.cluster import WorkerDied
     from sparring.config import load_config
     from sparring.training.trainer import Trainer
 
@@ -34,6 +35,9 @@ def cmd_train(args) -> int:
     try:
         last = trainer.train()
         final = trainer.evaluate(cfg.eval.episodes) if cfg.eval.every or cfg.eval.at_start else {}
+    except WorkerDied as err:
+        print(f"error: {err} (the last checkpoint is in {cfg.run.output_dir}; run again to resume)", file=sys.stderr)
+        return 1
     finally:
         trainer.close()
     for k, v in sorted({**last, **final}.items()):

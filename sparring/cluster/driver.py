@@ -46,8 +46,10 @@ def connect(cluster: ClusterConfig) -> bool:
     try:
         import ray
     except ImportError:
-        raise RuntimeError("cluster: needs Ray, which is not installed: pip install 'sparring[ray]' "
-                           "(or bash scripts/install.sh ray)") from None
+        from sparring.config import ConfigError
+
+        raise ConfigError("cluster: needs Ray, which is not installed: pip install 'sparring[ray]' "
+                          "(or bash scripts/install.sh ray)") from None
 
     if ray.is_initialized():
         return False
