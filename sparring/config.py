@@ -590,6 +590,9 @@ class ClusterConfig(_Strict):
         if self.weight_sync == "collective" and self.async_rollouts:
             raise ValueError("cluster.weight_sync: collective cannot be combined with async_rollouts (the broadcast "
                              "would wait for workers still playing the next step); use object_store")
+        if self.weight_sync == "collective" and self.worker_gpus % 1:
+            raise ValueError(f"cluster.weight_sync: collective needs whole GPUs per worker (NCCL takes one rank per "
+                             f"GPU), got worker_gpus={self.worker_gpus}; use object_store")
         return self
 
 
@@ -632,6 +635,19 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _arenas_by_kind(cls, value):
         return _validate_arenas(value)
+
+    @model_validator(mode="after")
+    def _runs_on_rollout_workers(self):
+        if self.cluster is None:
+            return self
+        if self.cluster.weight_sync == "collective" and self.engine.backend == "vllm":
+            raise ValueError("cluster.weight_sync: collective with engine.backend vllm: vLLM runs in the worker's "
+                             "process and holds its default torch.distributed group; use object_store")
+        pools = [a.name for a in self.arenas if a.model_dump().get("opponent", {}).get("kind") == "pool"]
+        if pools:
+            raise ValueError(f"cluster: arenas {pools} play against an opponent pool, whose snapshots are files on "
+                             "the driver's disk that rollout workers do not have; not supported with cluster: yet")
+        return self
 
     @model_validator(mode="after")
     def _state_baseline_in_reward_units(self):

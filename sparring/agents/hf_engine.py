@@ -58,12 +58,14 @@ class _SeededSampler(LogitsProcessor):
     Generation runs greedy; this processor turns the raw logits of each row into
     logits / T (top-p truncated) + Gumbel noise drawn from that row's generator, whose argmax is a
     sample of softmax(logits / T) over the nucleus. A row's k-th token uses the k-th draw of its
-    own generator, so what it samples does not depend on the other rows of the batch. Runs after
-    `_SampledLogprobs`, which records log-probs from the untouched logits.
+    own generator, so what it samples does not depend on the other rows of the batch. The
+    generators live on the logits' device, so a CPU and a GPU run draw different streams. Runs
+    after `_SampledLogprobs`, which records log-probs from the untouched logits.
     """
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
-        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.seeds = seeds
+        self.generators: list[torch.Generator] | None = None  # on the logits' device, made at the first token
         self.temperature = temperature
         self.top_p = top_p
 
@@ -71,17 +73,20 @@ class _SeededSampler(LogitsProcessor):
         logits = scores.float() / self.temperature
         if self.top_p < 1:
             logits = _nucleus(logits, self.top_p)
+        if self.generators is None:  # noise drawn where the logits are: no host-to-GPU copy per token
+            self.generators = [torch.Generator(device=logits.device).manual_seed(s) for s in self.seeds]
         width = logits.shape[-1]
-        uniform = torch.stack([torch.rand(width, generator=g) for g in self.generators]).to(logits.device)
+        uniform = torch.stack([torch.rand(width, generator=g, device=logits.device) for g in self.generators])
         return logits - torch.log(-torch.log(uniform.clamp_min(1e-20)))
 
 
 def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """`logits` with every token outside the top-p nucleus of its row set to -inf (the most
-    likely token always stays)."""
-    ordered, order = logits.sort(dim=-1, descending=True)
-    before = ordered.softmax(dim=-1).cumsum(dim=-1) - ordered.softmax(dim=-1)  # mass ranked above each token
-    drop = before > top_p
+    """`logits` with every token outside the top-p nucleus of its row set to -inf: the smallest
+    set of most likely tokens whose mass reaches top_p (the most likely token always stays)."""
+    ordered, order = logits.sort(dim=-1, descending=True, stable=True)
+    probs = ordered.softmax(dim=-1)
+    before = probs.cumsum(dim=-1) - probs  # mass ranked above each token
+    drop = before >= top_p
     drop[..., 0] = False
     return logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
 

@@ -10,8 +10,9 @@ generator (HF: Gumbel-max noise per row; vLLM: its per-request `seed`), so an ep
 depend only on its seed and the weights (bit for bit where the logits are; see docs/cluster.md).
 
 The stream lives in a context variable: each episode runs in its own asyncio task, which copies
-the context, so concurrent episodes never share a counter. Requests outside any episode (greedy
-evaluation, opponents' engines) get None and sample as before.
+the context, so concurrent episodes never share a counter. Every seeded engine an episode asks
+(its frozen or pool opponents' too) takes the episode's next seed; requests outside any episode
+get None and sample from the global RNG.
 """
 
 from __future__ import annotations

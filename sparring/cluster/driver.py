@@ -102,29 +102,56 @@ class ClusterRollout:
         self.failures = [0] * self.cluster.rollout_workers  # consecutive deaths per slot
         self.restarts = 0
         self.driver_step = -1  # the last step the driver's arenas ran before_step for
-        self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> ((play ref, deadline), jobs)
-        self.syncs: list[tuple[int, object]] = []  # (slot, sync ref) not yet checked
+        self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> ((worker, play ref, deadline), jobs)
+        self.syncs: list[tuple] = []  # (slot, worker, sync ref) not yet checked
+        self._full: tuple | None = None  # (version, ref of the full state dict) for workers starting
         self._stats: dict[str, float] = {}
         self.started = [0] * self.cluster.rollout_workers  # actors started per slot (a replacement is new)
         self.group: tuple | None = None  # weight_sync collective: the (slot, start) members of the group
 
     # ----- workers ----------------------------------------------------------------------------
     def _start(self, slot: int):
-        import ray
-
         states = {a.name: s for a in self.arenas if (s := a.state_dict()) is not None}
-        weights = ray.put(model_weights(self.model, trainable_only=False))
-        worker = self._remote.remote(self.cfg.model_dump(mode="json"), slot, weights, self.version, states,
-                                     self.driver_step, list(sys.path))
+        worker = self._remote.remote(self.cfg.model_dump(mode="json"), slot, self._full_weights(), self.version,
+                                     states, self.driver_step, list(sys.path))
         self.workers[slot] = worker
         self.started[slot] += 1
         return worker
 
-    def _worker(self, slot: int):
-        return self.workers[slot] if self.workers[slot] is not None else self._start(slot)
+    def _full_weights(self):
+        """The full state dict in the object store, put once per weight version for every worker
+        started on it."""
+        import ray
 
-    def _died(self, slot: int, error: Exception, what: str) -> None:
-        """Count a death of `slot`; stop the run with the cause when it keeps dying."""
+        if self._full is None or self._full[0] != self.version:
+            self._full = (self.version, ray.put(model_weights(self.model, trainable_only=False)))
+        return self._full[1]
+
+    def _ready(self, slots) -> None:
+        """Start the missing workers of `slots` (in parallel) and wait until each has built its model,
+        engine and arenas, so a play deadline counts play time only; one that dies starting is
+        counted and started again."""
+        import ray
+
+        while missing := [slot for slot in slots if self.workers[slot] is None]:
+            calls = [(slot, self._start(slot)) for slot in missing]
+            for slot, worker in calls:
+                try:
+                    ray.get(worker.pid.remote())
+                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+                    self._died(slot, worker, e, "starting")
+
+    def _died(self, slot: int, worker, error: Exception, what: str) -> None:
+        """Count the death of `worker` (once: nothing when `slot` has moved on to another actor) and
+        kill what is left of it; stop the run with the cause when the slot keeps dying."""
+        import ray
+
+        if self.workers[slot] is not worker:
+            return
+        try:
+            ray.kill(worker)  # an unreachable actor may still hold its CPUs / GPU
+        except Exception:  # noqa: BLE001 - already gone
+            pass
         self.failures[slot] += 1
         self.workers[slot] = None
         if self.failures[slot] > self.cluster.max_worker_restarts:
@@ -132,8 +159,7 @@ class ClusterRollout:
                              f"(cluster.max_worker_restarts={self.cluster.max_worker_restarts}); last while {what}: "
                              f"{type(error).__name__}: {error}")
         self.restarts += 1
-        log.warning("rollout worker %d died while %s (%s); replacing it and playing its seeds again",
-                    slot, what, type(error).__name__)
+        log.warning("rollout worker %d died while %s (%s); replacing it", slot, what, type(error).__name__)
 
     # ----- one step ---------------------------------------------------------------------------
     def plan(self, step: int) -> dict[int, list[tuple[int, list[int]]]]:
@@ -152,52 +178,51 @@ class ClusterRollout:
         return dict(jobs)
 
     def launch(self, step: int) -> None:
-        """Send step `step`'s seeds to the workers (returns at once)."""
-        self.pending[step] = {slot: (self._play(slot, step, jobs), jobs) for slot, jobs in self.plan(step).items()}
+        """Send step `step`'s seeds to the workers (returns once they are started)."""
+        plan = self.plan(step)
+        self._ready(list(plan))
+        self.pending[step] = {slot: (self._play(slot, step, jobs), jobs) for slot, jobs in plan.items()}
 
     def _play(self, slot: int, step: int, jobs) -> tuple:
-        """The worker's play call and its deadline (cluster.play_timeout_s; None: no deadline)."""
+        """(worker, its play call, the call's deadline: cluster.play_timeout_s from now, or None)."""
         limit = self.cluster.play_timeout_s
-        return self._worker(slot).play.remote(step, jobs), None if limit is None else time.monotonic() + limit
+        worker = self.workers[slot]
+        return worker, worker.play.remote(step, jobs), None if limit is None else time.monotonic() + limit
 
-    def _result(self, slot: int, call: tuple):
-        """The play call's result; on its deadline the worker is killed (GetTimeoutError)."""
+    def _wait(self, slot: int, call: tuple, what: str):
+        """The call's result, or None after counting its worker's death; a worker past the deadline
+        is killed and counted dead."""
         import ray
 
-        ref, deadline = call
-        if deadline is None:
-            return ray.get(ref)
+        worker, ref, deadline = call
         try:
+            if deadline is None:
+                return ray.get(ref)
             return ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
         except ray.exceptions.GetTimeoutError:
-            ray.kill(self.workers[slot])
-            raise
+            error = TimeoutError(f"no result within cluster.play_timeout_s={self.cluster.play_timeout_s}")
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+            error = e
+        self._died(slot, worker, error, what)
+        return None
 
     def gather(self, step: int) -> tuple[list[Episode], float]:
-        """Step `step`'s episodes in single-process order, replacing dead workers and replaying
-        their seeds; also the longest time a worker spent playing."""
-        import ray
-
-        self._check_syncs()
+        """Step `step`'s episodes in single-process order, replacing dead or overdue workers and
+        replaying their seeds; also the longest time a worker spent playing."""
         by_arena: dict[int, dict[int, list[Episode]]] = defaultdict(dict)
         longest = 0.0
         for slot, (call, jobs) in sorted(self.pending.pop(step).items()):
-            while True:
-                try:
-                    results, states, seconds = self._result(slot, call)
-                    break
-                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
-                        ray.exceptions.GetTimeoutError) as e:
-                    if isinstance(e, ray.exceptions.GetTimeoutError):
-                        e = TimeoutError(f"no result within cluster.play_timeout_s={self.cluster.play_timeout_s}")
-                    self._died(slot, e, f"playing step {step}")
-                    call = self._play(slot, step, jobs)
+            while (result := self._wait(slot, call, f"playing step {step}")) is None:
+                self._ready([slot])
+                call = self._play(slot, step, jobs)
+            results, states, seconds = result
             self.failures[slot] = 0
             longest = max(longest, seconds)
             for (a, _), episodes in zip(jobs, results):
                 by_arena[a][slot] = episodes
             for a, state in states.items():
                 self.arenas[a].load_state_dict(state)
+        self._check_syncs()  # after the plays: under async_rollouts a sync waits behind one
         episodes = [e for a in sorted(by_arena) for slot in sorted(by_arena[a]) for e in by_arena[a][slot]]
         return episodes, longest
 
@@ -237,7 +262,8 @@ class ClusterRollout:
             self._sync_collective(model, version)
         else:
             ref = ray.put(model_weights(model, trainable_only=True))
-            self.syncs += [(slot, w.sync.remote(ref, version)) for slot, w in enumerate(self.workers) if w is not None]
+            self.syncs += [(slot, w, w.sync.remote(ref, version)) for slot, w in enumerate(self.workers)
+                           if w is not None]
             if not self.cluster.async_rollouts:
                 self._check_syncs()
         self._stats = {"perf/broadcast_s": time.perf_counter() - t0}
@@ -245,84 +271,107 @@ class ClusterRollout:
 
     def _sync_collective(self, model, version: int) -> None:
         """Broadcast through the process group (collective.py), formed again when a worker was
-        replaced; a worker that dies during the broadcast is counted, and the rest are sent the
-        weights again in a new group (the dead one's replacement starts from the current weights)."""
+        replaced. A broadcast that fails because a member died is counted and sent again to the
+        rest in a new group (the dead one's replacement starts from the current weights); one that
+        fails with every member alive is an error, raised."""
         import ray
 
         from sparring.cluster import collective
 
         params = [p for p in model.parameters() if p.requires_grad]
-        while True:
-            live = [slot for slot, w in enumerate(self.workers) if w is not None]
-            if not live:
-                return
-            if self.group != tuple((slot, self.started[slot]) for slot in live):
-                self._form_group(model, live)
-                continue  # a member may have died while joining
-            refs = [(slot, self.workers[slot].receive.remote(version)) for slot in live]
+        while live := [slot for slot, w in enumerate(self.workers) if w is not None]:
+            if self.group != tuple((slot, self.started[slot]) for slot in live) and not self._form_group(model, live):
+                continue  # a member died while joining (counted): form the group of the rest
+            calls = [(slot, self.workers[slot], self.workers[slot].receive.remote(version)) for slot in live]
+            error = None
             try:
                 collective.send(params, self._device)
-                sent = True
-            except RuntimeError as e:  # a member left mid-broadcast; its ray call says whether it died
-                log.warning("weight broadcast failed (%s); forming the group again", str(e)[:200])
+            except RuntimeError as e:  # a member left mid-broadcast, or something else: its ray call says
+                error = e
                 collective.leave()  # closes our connections, so members still waiting on them fail now
-                sent = False
-            received = True
-            for slot, ref in refs:
+                self.group = None
+            deaths = 0
+            for slot, worker, ref in calls:
                 try:
                     ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
-                    self._died(slot, e, "receiving weights")
-                    received = False
-                except ray.exceptions.RayTaskError:
-                    received = False  # alive, but its side of a broken broadcast failed
-            if sent and received:
+                    self._died(slot, worker, e, "receiving weights")
+                    deaths += 1
+                except ray.exceptions.RayTaskError as e:
+                    error = error or e
+            if error is None:
                 return
+            if not deaths:
+                raise RuntimeError(f"weight broadcast failed with every worker alive: {error}") from error
+            log.warning("weight broadcast lost %d worker(s); sending again to the rest", deaths)
             self.group = None
 
-    def _form_group(self, model, live: list[int]) -> None:
+    def _form_group(self, model, live: list[int]) -> bool:
+        """Form the group of the driver and the `live` workers; False when one died joining (counted).
+        The workers first check that they hold every broadcast parameter, shape and dtype, so a
+        mismatch is an error naming them, not a rendezvous that never completes."""
         import ray
 
         from sparring.cluster import collective
 
+        collective.leave()
+        self.group = None
         on_gpu = torch.cuda.is_available() and self.cluster.worker_gpus > 0 and next(model.parameters()).is_cuda
         backend, self._device = ("nccl", "cuda") if on_gpu else ("gloo", "cpu")
+        layout = [(n, tuple(p.shape), str(p.dtype)) for n, p in model.named_parameters() if p.requires_grad]
+        workers = [(slot, self.workers[slot]) for slot in live]
+        if not self._all_answer([(slot, w, w.check_layout.remote(layout)) for slot, w in workers], "joining"):
+            return False
         address, port = ray.util.get_node_ip_address(), collective.free_port()
-        names = [n for n, p in model.named_parameters() if p.requires_grad]
-        refs = [(slot, self.workers[slot].join_group.remote(address, port, rank, len(live) + 1, backend, names))
-                for rank, slot in enumerate(live, start=1)]
-        collective.join(address, port, 0, len(live) + 1, backend)
+        calls = [(slot, w, w.join_group.remote(address, port, rank, len(live) + 1, backend, [n for n, *_ in layout]))
+                 for rank, (slot, w) in enumerate(workers, start=1)]
+        try:
+            collective.join(address, port, 0, len(live) + 1, backend)
+        except RuntimeError:  # the rendezvous timed out: a member never came
+            collective.leave()
+            self._all_answer(calls, "joining the weight-broadcast group")
+            return False
+        if not self._all_answer(calls, "joining the weight-broadcast group"):
+            collective.leave()
+            return False
         self.group = tuple((slot, self.started[slot]) for slot in live)
-        for slot, ref in refs:
-            try:
-                ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
-                self._died(slot, e, "joining the weight-broadcast group")
-                self.group = None
+        return True
 
-    def _check_syncs(self) -> None:
+    def _all_answer(self, calls: list[tuple], what: str) -> bool:
+        """Wait for every (slot, worker, ref); count the dead; True when none died."""
         import ray
 
-        for slot, ref in self.syncs:
+        alive = True
+        for slot, worker, ref in calls:
             try:
                 ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
-                if self.workers[slot] is not None:
-                    self._died(slot, e, "loading weights")
+                self._died(slot, worker, e, what)
+                alive = False
+        return alive
+
+    def _check_syncs(self) -> None:
+        """Wait for the weight loads sent so far (as long as a play may take); a worker that died or
+        overran is counted, once, and replaced at the next launch."""
+        limit = self.cluster.play_timeout_s
+        for slot, worker, ref in self.syncs:
+            self._wait(slot, (worker, ref, None if limit is None else time.monotonic() + limit), "loading weights")
         self.syncs = []
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (starting any missing one)."""
         import ray
 
-        return ray.get([self._worker(slot).pid.remote() for slot in range(len(self.workers))])
+        self._ready(range(len(self.workers)))
+        return ray.get([w.pid.remote() for w in self.workers])
 
     def close(self) -> None:
         import ray
 
-        for w in self.workers:
-            if w is not None:
-                ray.kill(w)
+        live = [w for w in self.workers if w is not None]
+        ray.wait([w.close.remote() for w in live], num_returns=len(live), timeout=10)  # arenas, temp dirs
+        for w in live:
+            ray.kill(w)
         self.workers = [None] * len(self.workers)
         if self.group is not None:
             from sparring.cluster import collective

@@ -4,7 +4,8 @@
 `arun_many`, `limits`, `workers`, `close`) and spreads executions over `actors` Ray actors,
 each holding its own local `Sandbox` (bubblewrap pool by default) on whatever node Ray placed it.
 Validation throughput then grows with the cluster instead of with the driver's cores. The actors
-are named per run, so the driver's arenas and every rollout worker's share one pool.
+are named by arena, so the driver's arena and every rollout worker's copy of it share one pool;
+they belong to the process that created them first (the driver) and end with its Ray job.
 
 Isolation is the local sandbox's (see sparring/sandbox/local.py); Ray adds none and removes none.
 An actor that dies (its node lost) turns the executions it held into counted "killed" results
@@ -145,4 +146,4 @@ class RaySandbox:
         return len(self._actors) * self._spec[1]
 
     def close(self) -> None:
-        """The actors belong to the run (the driver kills them at its end); nothing to close here."""
+        """The actors are shared by every process that runs this arena and end with the Ray job."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -49,14 +50,14 @@ class RolloutWorker:
         self.tokenizer = load_tokenizer(path)
         lora = None if cfg.model.lora is None else cfg.model.lora.model_dump()
         self.model = load_model(path, cfg.model.dtype, lora=lora, device=cfg.model.device)
-        self.model.load_state_dict(weights, strict=False)
+        self.model.load_state_dict(weights)  # strict: the driver's model and this one must be the same
         self.model.eval()
         self.version = version
         self.engine = make_engine(cfg.engine, self.model, self.tokenizer)
         self.engine.load_weights(self.model)
         self.loop = asyncio.new_event_loop()
         sampling = SamplingParams(cfg.sampling.max_new_tokens, cfg.sampling.temperature, cfg.sampling.top_p)
-        own_dir = Path(tempfile.mkdtemp(prefix=f"sparring-worker{rank}-"))  # arenas' files stay on this node
+        self.own_dir = own_dir = Path(tempfile.mkdtemp(prefix=f"sparring-worker{rank}-"))  # arenas' files, this node
         policy = EnginePolicy(self.engine)
         self.arenas = [build_arena(a, ArenaContext(policy=policy, engine=self.engine, tokenizer=self.tokenizer,
                                                    sampling=sampling, seed=cfg.run.seed, index=i, run_dir=own_dir,
@@ -102,7 +103,9 @@ class RolloutWorker:
         """Take the learner's weights after update `version`; run the arenas' after_update."""
         t0 = time.perf_counter()
         with torch.no_grad():
-            self.model.load_state_dict(weights, strict=False)
+            unknown = self.model.load_state_dict(weights, strict=False).unexpected_keys  # a subset: trainable ones
+        if unknown:
+            raise ValueError(f"rollout worker {self.rank}: weights for parameters this model lacks: {unknown[:3]}")
         self.engine.load_weights(self.model)
         self.version = version
         for arena in self.arenas:
@@ -110,14 +113,20 @@ class RolloutWorker:
         return time.perf_counter() - t0
 
     # ----- weight_sync: collective (collective.py) ---------------------------------------------
+    def check_layout(self, layout: list[tuple[str, tuple, str]]) -> None:
+        """Raise, naming them, if the driver's (name, shape, dtype) parameters differ from this model's."""
+        params = dict(self.model.named_parameters())
+        wrong = [n for n, shape, dtype in layout
+                 if n not in params or tuple(params[n].shape) != shape or str(params[n].dtype) != dtype]
+        if wrong:
+            raise ValueError(f"rollout worker {self.rank}: the driver broadcasts parameters this model lacks or "
+                             f"holds in another shape or dtype: {wrong[:3]}")
+
     def join_group(self, address: str, port: int, rank: int, world: int, backend: str, names: list[str]) -> None:
         """Join the driver's process group; `names`: the trainable parameters it will broadcast."""
         from sparring.cluster import collective
 
         params = dict(self.model.named_parameters())
-        missing = [n for n in names if n not in params]
-        if missing:
-            raise ValueError(f"rollout worker {self.rank}: the driver's parameters {missing[:3]} are not in this model")
         self.received = [params[n] for n in names]
         self.device = "cuda" if backend == "nccl" else "cpu"
         collective.join(address, port, rank, world, backend)
@@ -138,6 +147,7 @@ class RolloutWorker:
         for arena in self.arenas:
             self.loop.run_until_complete(arena.aclose())
         self.loop.run_until_complete(self.engine.aclose())
+        shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
 def splits_by_seed(arena) -> bool:

@@ -56,6 +56,8 @@ def test_nucleus_keeps_the_smallest_set_reaching_top_p():
     kept = torch.isfinite(_nucleus(probs.log(), 0.75))
     assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.75, 0.5 + 0.3 reaches it
     assert torch.isfinite(_nucleus(probs.log(), 0.1)).tolist() == [[True, False, False, False]]
+    exact = torch.tensor([[0.5, 0.25, 0.25]])  # the first two reach 0.75 exactly: the third goes
+    assert torch.isfinite(_nucleus(exact.log(), 0.75)).tolist() == [[True, True, False]]
     shuffled = probs[:, [2, 0, 3, 1]].log()
     assert torch.isfinite(_nucleus(shuffled, 0.75)).tolist() == [[False, True, False, True]]
 

@@ -70,7 +70,8 @@ def test_two_workers_on_two_nodes_train_the_same_weights_as_one_process(ray_clus
     cfg = _config(tmp_path / "cluster", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2})
     trainer = Trainer(cfg, show_progress=False)
     try:
-        placed = ray.get([trainer.rollout._worker(slot).node_id.remote() for slot in range(2)])
+        trainer.rollout.worker_pids()  # starts both
+        placed = ray.get([w.node_id.remote() for w in trainer.rollout.workers])
         head = ray_cluster.head_node.node_id
         assert len(set(placed)) == 2 and head not in placed  # one rollout worker on each worker node
         stats = trainer.train()
@@ -114,7 +115,8 @@ def test_a_worker_killed_mid_step_is_replaced_and_every_seed_played_once(ray_clu
             arena.before_step(0)
         rollout.driver_step = 0
         rollout.launch(0)
-        time.sleep(0.2)
+        time.sleep(0.05)
+        os.kill(pids[0], signal.SIGSTOP)  # frozen mid-step: its result cannot have been sent
         os.kill(pids[0], signal.SIGKILL)
         episodes, stats = rollout.collect(0)
         assert stats["cluster/worker_restarts"] == 1
@@ -137,6 +139,29 @@ def test_a_worker_that_keeps_dying_stops_the_run_with_the_cause(ray_cluster, tmp
         with pytest.raises(WorkerDied, match=r"rollout worker 1 died 1 times in a row .*max_worker_restarts=0.*"
                                              r"playing step 0"):
             trainer.rollout.collect(0)
+    finally:
+        trainer.close()
+
+
+def test_a_death_under_async_rollouts_is_counted_once(ray_cluster, tmp_path, small_spec_kw):
+    """Under async_rollouts a dead worker fails both its queued play and its queued weight load."""
+    cfg = _config(tmp_path / "async_death", small_spec_kw, {"address": ray_cluster.address, "rollout_workers": 2,
+                                                            "async_rollouts": True, "max_worker_restarts": 1},
+                  batch=256, steps=4, episodes=256)
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        rollout = trainer.rollout
+        pids = rollout.worker_pids()
+        for arena in trainer.arenas:
+            arena.before_step(0)
+        rollout.collect(0)  # also sends step 1 (about a second of play per worker)
+        rollout.sync(trainer.learner.model, 1)  # queued behind step 1 on each worker
+        os.kill(pids[1], signal.SIGKILL)
+        for arena in trainer.arenas:
+            arena.before_step(1)
+        episodes, stats = rollout.collect(1)
+        assert stats["cluster/worker_restarts"] == 1
+        assert [e.seed for e in episodes] == [episode_seed(3, 1, 0, i) for i in range(256)]
     finally:
         trainer.close()
 
@@ -281,11 +306,23 @@ def test_collective_weight_sync_trains_the_same_weights_and_survives_a_dead_memb
     assert all(torch.equal(single[k], weights[k]) for k in single), [(k, (single[k] - weights[k]).abs().max().item()) for k in single if not torch.equal(single[k], weights[k])][:4]
 
 
-def test_collective_weight_sync_refuses_async_rollouts(tmp_path, small_spec_kw):
+def test_cluster_refuses_what_rollout_workers_cannot_do(tmp_path, small_spec_kw):
     from sparring.config import ConfigError
 
     with pytest.raises(ConfigError, match="collective cannot be combined with async_rollouts"):
         _config(tmp_path, small_spec_kw, {"weight_sync": "collective", "async_rollouts": True})
+    with pytest.raises(ConfigError, match="whole GPUs per worker"):
+        _config(tmp_path, small_spec_kw, {"weight_sync": "collective", "worker_gpus": 0.5})
+    cfg = _config(tmp_path, small_spec_kw).model_dump()
+    cfg["cluster"] = {"weight_sync": "collective"}
+    cfg["engine"] = {"backend": "vllm"}
+    with pytest.raises(ConfigError, match="collective with engine.backend vllm"):
+        load_config(data=cfg)
+    cfg = _config(tmp_path, small_spec_kw).model_dump()
+    cfg["cluster"] = {}
+    cfg["arenas"][0]["opponent"] = {"kind": "pool"}
+    with pytest.raises(ConfigError, match=r"arenas \['kuhn'\] play against an opponent pool"):
+        load_config(data=cfg)
 
 
 def test_a_lora_run_broadcasts_only_the_adapters_and_matches_one_process(ray_cluster, tmp_path, small_spec_kw):
