@@ -282,7 +282,10 @@ class ClusterRollout:
         while live := [slot for slot, w in enumerate(self.workers) if w is not None]:
             if self.group != tuple((slot, self.started[slot]) for slot in live) and not self._form_group(model, live):
                 continue  # a member died while joining (counted): form the group of the rest
-            calls = [(slot, self.workers[slot], self.workers[slot].receive.remote(version)) for slot in live]
+            members = [(slot, self.workers[slot]) for slot in live]
+            if not self._all_answer([(slot, w, w.pid.remote()) for slot, w in members], "waiting for weights"):
+                continue  # a member died since the last step: without it, a broadcast would wait out the timeout
+            calls = [(slot, w, w.receive.remote(version)) for slot, w in members]
             error = None
             try:
                 collective.send(params, self._device)
