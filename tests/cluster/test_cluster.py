@@ -51,6 +51,15 @@ def _config(out, small_spec_kw, cluster=None, steps=3, batch=1, episodes=EPISODE
     return load_config(data=data)
 
 
+def _begin_step_0(trainer) -> list[int]:
+    """Start the workers and run the driver's side of step 0 up to its rollout; the workers' pids."""
+    pids = trainer.rollout.worker_pids()
+    for arena in trainer.arenas:
+        arena.before_step(0)
+    trainer.rollout.driver_step = 0
+    return pids
+
+
 def _train(cfg):
     trainer = Trainer(cfg, show_progress=False)
     try:
@@ -110,10 +119,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_every_seed_played_once(ray_clu
     trainer = Trainer(cfg, show_progress=False)
     try:
         rollout = trainer.rollout
-        pids = rollout.worker_pids()
-        for arena in trainer.arenas:
-            arena.before_step(0)
-        rollout.driver_step = 0
+        pids = _begin_step_0(trainer)
         rollout.launch(0)
         time.sleep(0.05)
         os.kill(pids[0], signal.SIGSTOP)  # frozen mid-step: its result cannot have been sent
@@ -353,10 +359,7 @@ def test_a_hung_worker_is_killed_at_the_play_timeout_and_its_seeds_replayed(ray_
     trainer = Trainer(cfg, show_progress=False)
     try:
         rollout = trainer.rollout
-        pids = rollout.worker_pids()
-        for arena in trainer.arenas:
-            arena.before_step(0)
-        rollout.driver_step = 0
+        pids = _begin_step_0(trainer)
         os.kill(pids[1], signal.SIGSTOP)  # alive but never answers
         t0 = time.perf_counter()
         episodes, stats = rollout.collect(0)
