@@ -208,14 +208,32 @@ class ClusterRollout:
 
     def gather(self, step: int) -> tuple[list[Episode], float]:
         """Step `step`'s episodes in single-process order, replacing dead or overdue workers and
-        replaying their seeds; also the longest time a worker spent playing."""
+        replaying their seeds as soon as any call fails (`ray.wait` over all of them); also the
+        longest time a worker spent playing."""
+        import ray
+
+        waiting = dict(self.pending.pop(step))  # slot -> ((worker, ref, deadline), jobs)
+        done: dict[int, tuple] = {}
+        while waiting:
+            slots = {call[1]: slot for slot, (call, _) in waiting.items()}
+            deadlines = [call[2] for call, _ in waiting.values() if call[2] is not None]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            ready, _ = ray.wait(list(slots), num_returns=1, timeout=timeout)
+            now = time.monotonic()
+            due = [slots[ref] for ref in ready] or [s for s, (call, _) in waiting.items()
+                                                   if call[2] is not None and call[2] <= now]
+            for slot in due:
+                call, jobs = waiting[slot]
+                result = self._wait(slot, call, f"playing step {step}")
+                if result is None:  # counted dead (or killed overdue): its seeds go to a replacement
+                    self._ready([slot])
+                    waiting[slot] = (self._play(slot, step, jobs), jobs)
+                else:
+                    done[slot] = (result, jobs)
+                    del waiting[slot]
         by_arena: dict[int, dict[int, list[Episode]]] = defaultdict(dict)
         longest = 0.0
-        for slot, (call, jobs) in sorted(self.pending.pop(step).items()):
-            while (result := self._wait(slot, call, f"playing step {step}")) is None:
-                self._ready([slot])
-                call = self._play(slot, step, jobs)
-            results, states, seconds = result
+        for slot, ((results, states, seconds), jobs) in sorted(done.items()):
             self.failures[slot] = 0
             longest = max(longest, seconds)
             for (a, _), episodes in zip(jobs, results):
