@@ -105,7 +105,6 @@ class ClusterRollout:
         self.pending: dict[int, dict[int, tuple]] = {}  # step -> slot -> ((worker, play ref, deadline), jobs)
         self.syncs: list[tuple] = []  # (slot, worker, sync ref) not yet checked
         self._full: tuple | None = None  # (version, ref of the full state dict) for workers starting
-        self._stats: dict[str, float] = {}
         self.started = [0] * self.cluster.rollout_workers  # actors started per slot (a replacement is new)
         self.group: tuple | None = None  # weight_sync collective: the (slot, start) members of the group
 
@@ -185,9 +184,13 @@ class ClusterRollout:
 
     def _play(self, slot: int, step: int, jobs) -> tuple:
         """(worker, its play call, the call's deadline: cluster.play_timeout_s from now, or None)."""
-        limit = self.cluster.play_timeout_s
         worker = self.workers[slot]
-        return worker, worker.play.remote(step, jobs), None if limit is None else time.monotonic() + limit
+        return worker, worker.play.remote(step, jobs), self._deadline()
+
+    def _deadline(self) -> float | None:
+        """When a call sent now is overdue (cluster.play_timeout_s); None: never."""
+        limit = self.cluster.play_timeout_s
+        return None if limit is None else time.monotonic() + limit
 
     def _wait(self, slot: int, call: tuple, what: str):
         """The call's result, or None after counting its worker's death; a worker past the deadline
@@ -258,8 +261,7 @@ class ClusterRollout:
         stale = [self.version - e.policy_version for e in episodes]
         stats.update({"rollout/staleness_mean": sum(stale) / max(len(stale), 1),
                       "rollout/staleness_max": float(max(stale, default=0)),
-                      "perf/worker_play_s_max": longest, "cluster/worker_restarts": float(self.restarts),
-                      **self._stats})
+                      "perf/worker_play_s_max": longest, "cluster/worker_restarts": float(self.restarts)})
         if self.cluster.async_rollouts and step + 1 < self.cfg.run.steps:
             self.launch(step + 1)
         return episodes, stats
@@ -284,8 +286,7 @@ class ClusterRollout:
                            if w is not None]
             if not self.cluster.async_rollouts:
                 self._check_syncs()
-        self._stats = {"perf/broadcast_s": time.perf_counter() - t0}
-        return {**stats, **self._stats}
+        return {**stats, "perf/broadcast_s": time.perf_counter() - t0}
 
     def _sync_collective(self, model, version: int) -> None:
         """Broadcast through the process group (collective.py), formed again when a worker was
@@ -374,9 +375,8 @@ class ClusterRollout:
     def _check_syncs(self) -> None:
         """Wait for the weight loads sent so far (as long as a play may take); a worker that died or
         overran is counted, once, and replaced at the next launch."""
-        limit = self.cluster.play_timeout_s
         for slot, worker, ref in self.syncs:
-            self._wait(slot, (worker, ref, None if limit is None else time.monotonic() + limit), "loading weights")
+            self._wait(slot, (worker, ref, self._deadline()), "loading weights")
         self.syncs = []
 
     def worker_pids(self) -> list[int]:

@@ -106,11 +106,15 @@ class RolloutWorker:
             unknown = self.model.load_state_dict(weights, strict=False).unexpected_keys  # a subset: trainable ones
         if unknown:
             raise ValueError(f"rollout worker {self.rank}: weights for parameters this model lacks: {unknown[:3]}")
+        self._updated(version)
+        return time.perf_counter() - t0
+
+    def _updated(self, version: int) -> None:
+        """The model holds update `version`: the engine serves it and the arenas hear of it."""
         self.engine.load_weights(self.model)
         self.version = version
         for arena in self.arenas:
             arena.after_update(version, self.model)
-        return time.perf_counter() - t0
 
     # ----- weight_sync: collective (collective.py) ---------------------------------------------
     def check_layout(self, layout: list[tuple[str, tuple, str]]) -> None:
@@ -137,10 +141,7 @@ class RolloutWorker:
 
         t0 = time.perf_counter()
         collective.receive(self.received, self.device)
-        self.engine.load_weights(self.model)
-        self.version = version
-        for arena in self.arenas:
-            arena.after_update(version, self.model)
+        self._updated(version)
         return time.perf_counter() - t0
 
     def close(self) -> None:
