@@ -465,7 +465,17 @@ class LossConfig(_Strict):
     aggregation: Literal["token_mean", "sequence_mean"] = "token_mean"
     """How token losses become one number."""
     kl_coef: float = Field(0.0, ge=0.0)
-    """Weight of the k3 KL to the frozen initial model (0: no reference model kept)."""
+    """Weight of the k3 KL to the reference model, the starting weights (after the warm start)
+    unless ref_update_every moves it (0: no reference model kept)."""
+    ref_update_every: int = Field(0, ge=0)
+    """Every N steps the KL reference becomes a copy of the current policy (0: it stays the starting
+    model). A fixed reference pulls training towards a regularised optimum around the start (in a
+    zero-sum game, a quantal-response equilibrium, the further from Nash the larger kl_coef; in
+    Kuhn Poker kl 1.5 to a uniform reference has an exploitable fixed point). Moving it keeps each
+    stretch of N steps near the last reference while letting the run converge to the game's own
+    equilibrium (magnetic mirror descent with magnet updates; TRL's sync_ref_model). Use it when a
+    strong KL is needed for stability but its fixed point is not the target. Full fine-tuning
+    only; the reference's weights go into every checkpoint."""
     entropy_coef: float = Field(0.0, ge=0.0)
     """Entropy bonus weight."""
     tis_cap: float | None = Field(None, ge=1.0)
@@ -647,6 +657,15 @@ class ExperimentConfig(_Strict):
         if pools:
             raise ValueError(f"cluster: arenas {pools} play against an opponent pool, whose snapshots are files on "
                              "the driver's disk that rollout workers do not have; not supported with cluster: yet")
+        return self
+
+    @model_validator(mode="after")
+    def _reference_updates_need_a_reference(self):
+        if self.loss.ref_update_every and not self.loss.kl_coef:
+            raise ValueError("loss.ref_update_every is set but loss.kl_coef is 0: there is no KL reference to move")
+        if self.loss.ref_update_every and self.model.lora is not None:
+            raise ValueError("loss.ref_update_every with model.lora: the LoRA reference is the base model with the "
+                             "adapters switched off and cannot move; use full fine-tuning or ref_update_every: 0")
         return self
 
     @model_validator(mode="after")

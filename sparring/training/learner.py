@@ -9,7 +9,8 @@ through float32 master copies that the optimizer owns (`MasterWeights`): AdamW s
 and the bf16 weights are re-rounded from them. Stepping bf16 weights directly would round away
 any step below |w| * 2**-8 (at lr 1e-6, nearly every weight), and the run would log losses while
 learning nothing. The KL reference exists only when `kl_coef > 0`; with LoRA it is the same model
-with its adapters switched off, not a second copy.
+with its adapters switched off, not a second copy. It stays the starting model unless
+`loss.ref_update_every` moves it to the current policy (its weights then go into checkpoints).
 
 With a critic (`critic.Critic`, for turn-level estimators) the learner also trains the value
 head, and the separate value model if any, with PPO's clipped value loss beside the policy loss:
@@ -100,11 +101,12 @@ class MasterWeights:
 class Learner:
     """`optim` and `loss` are the run's validated config sections; `temperature` is the rollout
     sampling temperature (log-probs are computed under it); `total_steps` is where an lr decay ends;
-    `critic` (with its settings `critic_cfg`) is trained beside the policy when given."""
+    `critic` (with its settings `critic_cfg`) is trained beside the policy when given; `reference`
+    is the KL reference when it differs from `model` (a resumed run's starting weights)."""
 
     def __init__(self, model, optim: OptimConfig | None = None, loss: LossConfig | None = None, *,
                  temperature: float = 1.0, total_steps: int = 0, critic: Critic | None = None,
-                 critic_cfg: CriticConfig | None = None) -> None:
+                 critic_cfg: CriticConfig | None = None, reference=None) -> None:
         optim = optim or OptimConfig()
         loss = loss or LossConfig()
         self.model = model
@@ -135,9 +137,10 @@ class Learner:
         self.tis_cap = loss.tis_cap
         self.ref_model = None
         if loss.kl_coef > 0 and not hasattr(model, "disable_adapter"):  # LoRA: the adapters switched off
-            self.ref_model = copy.deepcopy(model).eval()
+            self.ref_model = (reference if reference is not None else copy.deepcopy(model)).eval()
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)
+        self.ref_update_every = loss.ref_update_every
         self.kl = loss.kl_coef > 0
 
     @property
@@ -149,6 +152,12 @@ class Learner:
         if self.ref_model is not None:
             return self.ref_model, contextlib.nullcontext()
         return self.model, self.model.disable_adapter()
+
+    def update_reference(self) -> None:
+        """The KL reference becomes a copy of the current policy (`loss.ref_update_every`)."""
+        with torch.no_grad():
+            for ref, live in zip(self.ref_model.parameters(), self.model.parameters(), strict=True):
+                ref.copy_(live)
 
     @property
     def critic_warming_up(self) -> bool:
@@ -275,6 +284,8 @@ class Learner:
                "masters": self.masters.state_dict(), "updates": self.updates}
         if self.critic is not None:
             out["critic"] = self.critic.state_dict_cpu()
+        if self.ref_update_every:  # a moved reference is in no file on disk
+            out["reference"] = {k: v.detach().cpu().clone() for k, v in self.ref_model.state_dict().items()}
         return out
 
     def load_state_dict(self, d: dict) -> None:
@@ -286,6 +297,11 @@ class Learner:
                 raise ValueError("the checkpoint holds no critic, but this run trains one (a turn-level "
                                  "estimator such as gae was switched on after the checkpoint was written)")
             self.critic.load_state_dict_cpu(d["critic"])
+        if self.ref_update_every:
+            if "reference" not in d:
+                raise ValueError("loss.ref_update_every is set, but the checkpoint holds no reference weights (it "
+                                 "was written without reference updates): resume with the same loss settings")
+            self.ref_model.load_state_dict(d["reference"])
         self.optimizer.load_state_dict(d["optimizer"])
         self.scheduler.load_state_dict(d["scheduler"])
         self.updates = int(d.get("updates", self.scheduler.last_epoch))

@@ -74,7 +74,7 @@ class Trainer:
         model = self._initial_model(resume)
         critic = self._critic(model) if cfg.uses_critic() else None
         self.learner = Learner(model, cfg.optim, cfg.loss, temperature=cfg.sampling.temperature, total_steps=cfg.run.steps,
-                               critic=critic, critic_cfg=cfg.critic)
+                               critic=critic, critic_cfg=cfg.critic, reference=self._resumed_reference(resume))
         self.engine = make_engine(self._driver_engine(), self.learner.model, self.tokenizer)
         self.policy = EnginePolicy(self.engine)
         owns_ray = cfg.cluster is not None and connect(cfg.cluster)  # before the arenas: sandbox actors
@@ -116,6 +116,8 @@ class Trainer:
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
                 stats.update(self.rollout.sync(self.learner.model, step + 1))
                 self.step = step + 1
+                if cfg.loss.ref_update_every and self.step % cfg.loss.ref_update_every == 0:
+                    self.learner.update_reference()
                 for arena in self.arenas:
                     arena.after_update(self.step, self.learner.model)
                 stats.update(_advantage_stats(samples))
@@ -179,14 +181,25 @@ class Trainer:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
 
+    def _resumed_reference(self, resume: Path | None):
+        """The KL reference of a resumed full fine-tuning run: the starting weights again, not the
+        checkpoint's (a moved reference, `loss.ref_update_every`, is then loaded from the checkpoint)."""
+        cfg = self.cfg
+        if resume is None or not cfg.loss.kl_coef or cfg.model.lora is not None:
+            return None
+        return load_model(str(self._start_path()), cfg.model.dtype, device=cfg.model.device)
+
     def _critic(self, model) -> Critic:
         """The value head, on the policy model or on its own copy of the starting weights
         (`critic.model: separate`: the base model, or the warm start's output when there is one)."""
         separate = None
         if self.cfg.critic.model == "separate":
-            start = self.run_dir / "warm_start" if self.cfg.warm_start.enabled else self.base_path
-            separate = load_model(str(start), self.cfg.model.dtype, device=self.cfg.model.device)
+            separate = load_model(str(self._start_path()), self.cfg.model.dtype, device=self.cfg.model.device)
         return Critic(model, self.cfg.critic.model, separate)
+
+    def _start_path(self) -> Path | str:
+        """The weights RL starts from: the warm start's output, or the base model."""
+        return self.run_dir / "warm_start" if self.cfg.warm_start.enabled else self.base_path
 
     def _warm_start(self) -> Path:
         """Run the SFT warm start once per run directory; later runs reuse its output."""

@@ -200,3 +200,23 @@ def test_a_checkpoint_from_before_the_arena_api_restores_the_opponent(tmp_path, 
         assert trainer.arenas[0].opponent.rng.getstate() == state["rng"]
     finally:
         trainer.close()
+
+
+@pytest.mark.parametrize("sets, split, steps, fresh", [
+    (["loss.kl_coef=0.5"], 2, 4, [1]),  # the reference is the starting model, also after a resume
+    (["loss.kl_coef=0.5", "loss.ref_update_every=2"], 3, 5, [1, 3, 5]),  # moved at 2 and 4: restored from the checkpoint
+], ids=["fixed_reference", "moved_reference"])
+def test_resume_restores_the_kl_reference(tmp_path, subprocess_env, sets, split, steps, fresh):
+    """A resumed run computes its KL against the same reference as an uninterrupted one: the
+    starting weights (not the checkpoint's), or the reference last moved by loss.ref_update_every.
+    `fresh`: the steps whose one update starts at the reference itself (KL exactly 0)."""
+    whole = tmp_path / "whole"
+    train(write_config(tmp_path / "whole.yaml", whole, steps=steps), subprocess_env, *sets)
+    run_dir = tmp_path / "split"
+    cfg = write_config(tmp_path / "split.yaml", run_dir, steps=steps)
+    train(cfg, subprocess_env, *sets, f"run.steps={split}")
+    train(cfg, subprocess_env, *sets)
+    assert steps_of(run_dir) == list(range(1, steps + 1))
+    assert_same_weights(ckpt(run_dir, steps), ckpt(whole, steps))
+    for records in (read_metrics(whole / "metrics.jsonl"), read_metrics(run_dir / "metrics.jsonl")):
+        assert [r["step"] for r in records if r["loss/kl"] == 0.0] == fresh
