@@ -156,17 +156,22 @@ def extract_answer(fmt: str, text: str, in_reasoning: bool = False) -> str | Non
     return read(text, in_reasoning)
 
 
-def format_answer(fmt: str, action: str, in_reasoning: bool = False) -> str:
+def format_answer(fmt: str, action: str, in_reasoning: bool = False, note: str | None = None) -> str:
     """How a canonical action is written in `fmt` (the warm start's SFT target); with
-    `in_reasoning` the completion first closes the reasoning the prompt opened."""
+    `in_reasoning` the completion first closes the reasoning the prompt opened. `note` (a role
+    that restates, `prompt.restate`) comes first: inside the reasoning where there is some
+    ("<think>\nJ\n</think>..."), else before the answer ("J [bet]")."""
     _known(fmt)
     body = {"bracket": f"[{action}]", "think": f"\\boxed{{{action}}}", "boxed": f"\\boxed{{{action}}}",
             "answer_tag": f"<answer>{action}</answer>"}[fmt]
+    if note is not None and (not note.strip() or any(c in note for c in "[]{}<>\\")):
+        raise ValueError(f"a restated note must be plain text (no brackets, braces, tags or backslashes), got {note!r}")
+    thought = f"{note}\n" if note else "\n"
     if in_reasoning:
-        return f"\n{THINK_CLOSE}\n\n{body}"
+        return f"{thought}{THINK_CLOSE}\n\n{body}"
     if fmt == "think":
-        return f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n{body}"
-    return body
+        return f"{THINK_OPEN}\n{thought}{THINK_CLOSE}\n\n{body}"
+    return f"{note} {body}" if note else body
 
 
 def answer_instruction(fmt: str) -> str:

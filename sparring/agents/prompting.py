@@ -61,6 +61,15 @@ class PromptConfig(_Strict):
     """The whole prompt of the plain style, with {user} (the filled user template) and optionally
     {system} (the system prompt and a blank line, or nothing). End it with <think> to make the
     model start reasoning (the answer is then read after the </think>); ignored by chat."""
+    restate: bool = False
+    """Every answer first restates the player's private information in a few tokens (the game's
+    `private_note`: Kuhn Poker's card, Liar's Dice's own dice), then gives the action ("J [bet]";
+    with reasoning formats, inside the <think> block). The warm start teaches the restatement
+    (copied from the observation; the actions stay random). Use it with small models on
+    hidden-information games: the decision is then written right after the one fact it must
+    depend on, instead of ~30 tokens after it in the prompt; the tiny model's Kuhn Poker
+    self-play otherwise stays card-blind for hundreds of steps (docs/experiments.md). The
+    exploitability evaluation then sums each action's probability over every note."""
     roles: dict[str, RolePromptConfig] = {}
     """Per-role overrides by role name (`<game>/p0`, `<game>/p1`, ..., or `<game>/player` with
     shared_role): when one seat needs another system prompt, template or answer format."""
@@ -122,7 +131,7 @@ def build_role(prompt: PromptConfig, name: str, sampling: SamplingParams, tokeni
     user = mine.user or prompt.user or default_user(fmt)
     return Role(name, system_prompt=system or None, user_template=user, sampling=sampling, answer_format=fmt,
                 prompt_style=style, text_template=prompt.text,
-                chat_opens_reasoning=style == "chat" and chat_opens_reasoning(tokenizer))
+                chat_opens_reasoning=style == "chat" and chat_opens_reasoning(tokenizer), restate=prompt.restate)
 
 
 def seat_roles_for(prompt: PromptConfig | None, game: str, num_players: int, sampling: SamplingParams,

@@ -51,6 +51,7 @@ class Role:
     prompt_style: PromptStyle = "chat"
     text_template: str = DEFAULT_TEXT_TEMPLATE  # the plain style's whole prompt
     chat_opens_reasoning: bool = False  # the chat template's generation prompt ends in <think>
+    restate: bool = False  # answers begin with the game's private note (prompt.restate)
 
     def __post_init__(self) -> None:
         extract_answer(self.answer_format, "")  # an unknown format fails here, naming the known ones
@@ -111,9 +112,10 @@ class Role:
         by_lower = {a.lower(): a for a in legal}
         return by_lower.get(candidate.lower())
 
-    def format_action(self, action: str) -> str:
-        """How a canonical action is written in a model answer (the warm start's target)."""
-        return format_answer(self.answer_format, action, self.starts_in_reasoning)
+    def format_action(self, action: str, note: str | None = None) -> str:
+        """How a canonical action is written in a model answer (the warm start's target); a role
+        that restates writes `note` (`Game.private_note`) first."""
+        return format_answer(self.answer_format, action, self.starts_in_reasoning, note if self.restate else None)
 
 
 def chat_prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:

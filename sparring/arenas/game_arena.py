@@ -132,6 +132,12 @@ class GameArena(Arena):
         if len(roles) != self.num_players:
             raise ValueError(f"arena {name!r}: {len(roles)} roles for {self.num_players} seats")
         self.roles = roles
+        if any(r.restate for r in roles):
+            probe = make(game, **self.game_options)
+            probe.reset(seed=0)
+            if probe.private_note(probe.current_player) is None:
+                raise ValueError(f"arena {name!r}: prompt.restate, but {game!r} has no private information to "
+                                 "restate (Game.private_note returns None); drop prompt.restate")
         self.learner = learner
         self.opponent = opponent
         self.invalid = invalid

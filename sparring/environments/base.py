@@ -123,6 +123,12 @@ class Game(ABC):
         """
         return None
 
+    def private_note(self, player: int) -> str | None:
+        """`player`'s private information in a few plain words (Kuhn Poker: the card, "J"), which
+        a role with `prompt.restate` writes before its answer; no brackets, braces or tags. None:
+        nothing to restate (the default; such games refuse prompt.restate)."""
+        return None
+
     def sample_action(self, rng: random.Random) -> str:
         """A random legal action for the player to move (random play, checks, warm-start data).
 

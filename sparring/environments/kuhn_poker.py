@@ -96,6 +96,9 @@ class KuhnPoker(Game):
     def outcome(self) -> list[float] | None:
         return list(self.gains) if self.hand >= self.hands else None
 
+    def private_note(self, player: int) -> str:
+        return self.cards[player]
+
     def private_info(self, player: int) -> tuple:
         # own card, plus the public log (it holds the showdown cards of finished hands)
         return self.cards[player], tuple(self.log)

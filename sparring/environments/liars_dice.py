@@ -66,6 +66,9 @@ class LiarsDice(Game):
             _, quantity, face = action.split()
             self.bids.append((int(quantity), int(face)))
 
+    def private_note(self, player: int) -> str:
+        return " ".join(map(str, self.dice[player]))
+
     def private_info(self, player: int) -> tuple[int, ...]:
         return tuple(self.dice[player])
 

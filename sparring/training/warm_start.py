@@ -63,7 +63,7 @@ def transcripts(arenas: list[tuple[str, dict, list[Role]]], examples: int, seed:
             while not game.done and (keep == "winners" or count + len(moves) < per_arena):
                 player = game.current_player
                 action = game.sample_action(rng)  # rng.choice(legal), or the rules' own sampler for free text
-                moves.append((player, _row(roles[player], game.observation(player), action)))
+                moves.append((player, _row(roles[player], game.observation(player), action, game.private_note(player))))
                 game.step(action)
             winners = _winners(game) if keep == "winners" else {p for p, _ in moves}
             kept = [row for player, row in moves if player in winners]
@@ -103,6 +103,7 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
     rng = random.Random(seed)
     simulation_rng = random.Random(seed + 1)  # rollouts leave the visited positions unchanged
     visits: list[tuple[int, str]] = []  # (player, observation), in play order
+    notes: dict[tuple[int, str], str | None] = {}  # (player, observation) -> the player's private note
     stats: dict[tuple[int, str], dict[str, list[float]]] = {}
     g = 0
     while len(visits) < examples if rollouts else g < games:
@@ -115,6 +116,7 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
         while not game.done:
             player = game.current_player
             state = (player, game.observation(player))
+            notes.setdefault(state, game.private_note(player))
             action = None
             if player == improved and hidden and stats.get(state):
                 action = _best(stats[state])  # before this visit's continuations, which see the deal
@@ -138,7 +140,8 @@ def _best_moves(game_name: str, options: dict, roles: list[Role], examples: int,
                 visits.append(state)
     rows = []
     for player, observation in dict.fromkeys(visits) if unique else visits:
-        rows.append(_row(roles[player], observation, _best(stats[(player, observation)])))
+        state = (player, observation)
+        rows.append(_row(roles[player], observation, _best(stats[state]), notes[state]))
     return rows
 
 
@@ -172,10 +175,14 @@ def _simulate(game, scored: dict[str, list[float]], rollouts: int, rng: random.R
             total[1] += 1.0
 
 
-def _row(role: Role, observation: str, action: str) -> dict:
+def _row(role: Role, observation: str, action: str, note: str | None = None) -> dict:
     """One SFT example: the arena's prompt for this observation (chat messages, or plain text for
-    a plain-style role), the action written in the role's answer format."""
-    return role.sft_row(observation, role.format_action(action))
+    a plain-style role), the action written in the role's answer format (after the player's
+    private `note` where the role restates)."""
+    if role.restate and note is None:
+        raise ValueError(f"prompt.restate: role {role.name!r} restates its private information, but the game has "
+                         "no private note for this position (Game.private_note returns None)")
+    return role.sft_row(observation, role.format_action(action, note))
 
 
 def _winners(game) -> set[int]:

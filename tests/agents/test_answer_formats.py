@@ -105,6 +105,19 @@ def test_format_answer_round_trips(fmt, in_reasoning):
         assert extract_answer(fmt, written, in_reasoning) == action, written
 
 
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("in_reasoning", [False, True])
+def test_a_restated_note_comes_first_and_is_not_read_as_the_answer(fmt, in_reasoning):
+    for note in ["J", "3 5", "K"]:
+        written = format_answer(fmt, "bet", in_reasoning, note)
+        assert written.startswith(note if in_reasoning or fmt != "think" else f"<think>\n{note}\n</think>"), written
+        assert extract_answer(fmt, written, in_reasoning) == "bet", written
+    assert format_answer("bracket", "bet", note="J") == "J [bet]"
+    for bad in ["[J]", "a{b", "<answer>", "x\\y", " "]:
+        with pytest.raises(ValueError, match="restated note must be plain text"):
+            format_answer(fmt, "bet", in_reasoning, bad)
+
+
 def test_instructions_and_default_template():
     assert answer_instruction("bracket") == "Answer with one legal action in brackets."
     assert default_user_template("bracket") == "{observation}\nAnswer with one legal action in brackets."

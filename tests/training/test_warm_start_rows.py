@@ -292,3 +292,27 @@ def test_a_warm_start_over_chat_and_plain_arenas_is_refused_by_name(tmp_path, sm
                    {"name": "plain", "game": "tictactoe", "prompt": {"style": "plain"}}]})
     with pytest.raises(ValueError, match="mix chat messages and plain text"):
         Trainer(cfg, show_progress=False)
+
+
+def test_restating_rows_copy_the_players_own_private_note():
+    """prompt.restate: every Kuhn target is the mover's own card, then the random legal action;
+    Liar's Dice writes the mover's dice; a game with nothing private is refused by the arena."""
+    import re
+
+    from sparring.agents.prompting import PromptConfig, seat_roles_for
+    from sparring.arenas.game_arena import GameArena
+
+    for game, pattern in [("kuhn_poker", r"Your card: (\w)\."), ("liars_dice", r"Your dice: ([\d ]+)\.")]:
+        roles = seat_roles_for(PromptConfig(restate=True), game, 2, SamplingParams(8))
+        rows = transcripts([(game, {}, roles)], 60, seed=0)
+        notes = set()
+        for row in rows:
+            note = re.search(pattern, row["prompt"][-1]["content"]).group(1)
+            completion = row["completion"][0]["content"]
+            assert completion.startswith(f"{note} ["), completion
+            assert roles[0].parse(completion, None) == completion.split("[", 1)[1].rstrip("]")
+            notes.add(note)
+        assert len(notes) >= 3  # the note follows the deal
+    roles = seat_roles_for(PromptConfig(restate=True), "tictactoe", 2, SamplingParams(4))
+    with pytest.raises(ValueError, match="prompt.restate.*no private information"):
+        GameArena("ttt", "tictactoe", roles, learner=None)
