@@ -5,6 +5,7 @@ and for reading by eye. One JSON line per turn; a game's turns are consecutive l
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 from sparring.types import Episode, Sample
@@ -15,9 +16,9 @@ def write_samples(path: Path, step: int, episodes: list[Episode], samples: list[
     """Append every turn of the first `per_arena` episodes of each arena this step."""
     if per_arena <= 0:
         return
-    advantage = {}
-    for s in samples:  # a turn's sample: the same prompt and completion (first one wins)
-        advantage.setdefault((tuple(s.prompt_ids), tuple(s.completion_ids)), s.advantage)
+    advantage: dict[tuple, deque] = {}
+    for s in samples:  # a turn's sample: the same prompt and completion, taken in episode order
+        advantage.setdefault((tuple(s.prompt_ids), tuple(s.completion_ids)), deque()).append(s.advantage)
     taken: dict[str, int] = {}
     lines = []
     for e in episodes:
@@ -30,6 +31,13 @@ def write_samples(path: Path, step: int, episodes: list[Episode], samples: list[
                 "role": t.role, "prompt": tokenizer.decode(t.prompt_ids, skip_special_tokens=False) if t.prompt_ids else "",
                 "completion": t.text, "action": t.action, "invalid": t.invalid, "trained": t.trainable,
                 "reward": e.rewards[t.player] if not t.retried else t.reward,
-                "advantage": advantage.get((tuple(t.prompt_ids), tuple(t.completion_ids))) if t.trainable else None}))
+                "advantage": _next(advantage, (tuple(t.prompt_ids), tuple(t.completion_ids))) if t.trainable else None}))
     with Path(path).open("a") as f:
         f.write("".join(line + "\n" for line in lines))
+
+
+def _next(advantages: dict[tuple, deque], key: tuple) -> float | None:
+    """The next unlogged advantage of this prompt and completion: a recurring position (the same
+    card and betting in Kuhn Poker) gets each episode's own, not the first episode's."""
+    queue = advantages.get(key)
+    return queue.popleft() if queue else None
