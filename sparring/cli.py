@@ -308,13 +308,16 @@ def _prompt_flags(parser, answer_format: str | None = "bracket") -> None:
     parser.add_argument("--prompt-style", choices=["auto", "chat", "plain"], default="auto",
                         help="chat template or plain text prompt (prompt.style; default auto: chat when the "
                              "tokenizer has a chat template)")
+    parser.add_argument("--restate", action="store_true",
+                        help="the model's seats restate their private information before the answer (a model "
+                             "trained with prompt.restate: true; games with a private note)")
 
 
 def _prompt_config(args):
     """The `prompt:` settings given on the command line (the rest at their defaults)."""
     from sparring.agents.prompting import PromptConfig
 
-    return PromptConfig(style=args.prompt_style, answer_format=args.answer_format or "bracket")
+    return PromptConfig(style=args.prompt_style, answer_format=args.answer_format or "bracket", restate=args.restate)
 
 
 def _import_flag(parser, engine: bool = True) -> None:
