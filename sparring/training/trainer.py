@@ -183,9 +183,10 @@ class Trainer:
 
     def _resumed_reference(self, resume: Path | None):
         """The KL reference of a resumed full fine-tuning run: the starting weights again, not the
-        checkpoint's (a moved reference, `loss.ref_update_every`, is then loaded from the checkpoint)."""
+        checkpoint's. None where the learner's own copy serves: no KL, LoRA, or a moved reference
+        (`loss.ref_update_every`), which the learner then loads from the checkpoint."""
         cfg = self.cfg
-        if resume is None or not cfg.loss.kl_coef or cfg.model.lora is not None:
+        if resume is None or not cfg.loss.kl_coef or cfg.model.lora is not None or cfg.loss.ref_update_every:
             return None
         return load_model(str(self._start_path()), cfg.model.dtype, device=cfg.model.device)
 
