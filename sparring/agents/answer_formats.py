@@ -174,28 +174,6 @@ def format_answer(fmt: str, action: str, in_reasoning: bool = False, note: str |
     return f"{note} {body}" if note else body
 
 
-def note_prefix(fmt: str, note: str, in_reasoning: bool = False) -> str:
-    """The start of `format_answer`'s answer up to and including `note` ("J" of "J [bet]";
-    "<think>\nJ" with the think format): what sparring writes for a restating role before the
-    model continues (`Role.prompt_ids`)."""
-    return f"{THINK_OPEN}\n{note}" if _known(fmt) == "think" and not in_reasoning else note
-
-
-def restates(fmt: str, text: str, note: str, in_reasoning: bool = False) -> bool:
-    """Whether a completion begins with `note` where `format_answer` writes it: first in the
-    reasoning (after an opening ``<think>`` the completion itself writes), else first in the
-    answer; the note must end there ("J [bet]", not "JQ [bet]"). Never raises."""
-    if not isinstance(text, str):
-        return False
-    head = text.lstrip()
-    if fmt == "think" and not in_reasoning and head.startswith(THINK_OPEN):
-        head = head[len(THINK_OPEN):].lstrip()
-    if not head.startswith(note):
-        return False
-    rest = head[len(note):]
-    return not rest or not rest[0].isalnum()
-
-
 def answer_instruction(fmt: str) -> str:
     """The default instruction appended to the user prompt (after the observation)."""
     return INSTRUCTIONS[_known(fmt)]

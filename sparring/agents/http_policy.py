@@ -17,7 +17,7 @@ import os
 from collections import Counter
 
 from sparring.agents.http_client import EndpointError, send
-from sparring.agents.policies import _turn, private_note
+from sparring.agents.policies import _turn
 from sparring.agents.roles import Role
 from sparring.types import Turn
 
@@ -69,4 +69,4 @@ class OpenAIChatPolicy:
             self.errors[e.kind] += 1
             return Turn(role=role.name, player=player, prompt_ids=[], completion_ids=[], logprobs=[],
                         text=f"<endpoint error: {e}>", action=None, invalid=True, trainable=False)
-        return _turn(role, player, text, legal, False, note=private_note(role, state, player))
+        return _turn(role, player, text, legal, False)

@@ -20,14 +20,6 @@ from sparring.types import Turn
 PROMPT_CACHE_SIZE = 20_000  # tokenised prompts kept per EnginePolicy (least recently used first out)
 
 
-def private_note(role: Role, state, player: int) -> str | None:
-    """The note a restating role's answer starts with (`Game.private_note`), or None: the role
-    does not restate, or there is no live game to ask (the answer is then parsed without the
-    check). The model's engine gets it written into the prompt; players that write their whole
-    answer (scripted, endpoints) must write it themselves."""
-    return state.private_note(player) if role.restate and state is not None else None
-
-
 class Policy(Protocol):
     """`state` is the live game (read-only; clone before exploring) for scripted players such as
     minimax that need the rules state rather than text; model policies ignore it."""
@@ -38,8 +30,8 @@ class Policy(Protocol):
 
 
 def _turn(role: Role, player: int, text: str, legal, trainable: bool, prompt=(), completion=(), logprobs=(),
-          truncated: bool = False, note: str | None = None) -> Turn:
-    action = None if truncated and role.require_stop else role.parse(text, legal, note)
+          truncated: bool = False) -> Turn:
+    action = None if truncated and role.require_stop else role.parse(text, legal)
     return Turn(
         role=role.name,
         player=player,
@@ -63,13 +55,12 @@ class EnginePolicy:
         self.temperature = temperature  # overrides the role's (e.g. greedy evaluation)
         self._prompt_cache: OrderedDict[tuple[Role, str], list[int]] = OrderedDict()
 
-    def prompt_ids(self, role: Role, observation: str, note: str | None = None) -> list[int]:
-        """The role's prompt in its style (chat template or plain text; a restating role's ends in
-        its `note`), cached per (role, observation, note)."""
-        key = (role, observation, note)  # the whole role: two arenas may prompt one role name differently
+    def prompt_ids(self, role: Role, observation: str) -> list[int]:
+        """The role's prompt in its style (chat template or plain text), cached per (role, observation)."""
+        key = (role, observation)  # the whole role: two arenas may prompt one role name differently
         ids = self._prompt_cache.get(key)
         if ids is None:
-            ids = role.prompt_ids(self.engine.tokenizer, observation, note)
+            ids = role.prompt_ids(self.engine.tokenizer, observation)
             self._prompt_cache[key] = ids
             if len(self._prompt_cache) > PROMPT_CACHE_SIZE:  # least recently used out: corpus prompts are
                 self._prompt_cache.popitem(last=False)  # long and rarely repeat across steps
@@ -81,11 +72,9 @@ class EnginePolicy:
         sampling = role.sampling
         if self.temperature is not None:
             sampling = replace(sampling, temperature=self.temperature)
-        note = private_note(role, state, player)
-        gen = await self.engine.generate(self.prompt_ids(role, observation, note), sampling)
-        # a restating role's answer starts with the note sparring wrote into the prompt
-        return _turn(role, player, role.note_prefix(note) + gen.text, legal, self.trainable, gen.prompt_ids,
-                     gen.completion_ids, gen.logprobs, truncated=gen.finish_reason == "length", note=note)
+        gen = await self.engine.generate(self.prompt_ids(role, observation), sampling)
+        return _turn(role, player, gen.text, legal, self.trainable, gen.prompt_ids, gen.completion_ids, gen.logprobs,
+                     truncated=gen.finish_reason == "length")
 
 
 class RandomPolicy:
@@ -119,8 +108,7 @@ class ScriptedPolicy:
         self.trainable = trainable
 
     async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
-        return _turn(role, player, self.script(observation, legal), legal, self.trainable,
-                     note=private_note(role, state, player))
+        return _turn(role, player, self.script(observation, legal), legal, self.trainable)
 
 
 @dataclass

@@ -62,15 +62,14 @@ class PromptConfig(_Strict):
     {system} (the system prompt and a blank line, or nothing). End it with <think> to make the
     model start reasoning (the answer is then read after the </think>); ignored by chat."""
     restate: bool = False
-    """Every answer starts with the player's private information in a few tokens (the game's
-    `private_note`: Kuhn Poker's card, Liar's Dice's own dice), then the action ("J [bet]"; with
-    reasoning formats, inside the <think> block). sparring writes the note at the end of the
-    model's prompt and the model continues after it, so it cannot miscopy it; players that write
-    their whole answer (scripted, endpoints, TRL) must restate it, or the answer is invalid. Use
-    it with small models on hidden-information games: the decision is then made right after the
-    one fact it must depend on, instead of ~30 tokens after it in the prompt; the tiny model's
-    Kuhn Poker self-play otherwise stays card-blind for hundreds of steps (docs/experiments.md).
-    The exploitability evaluation scores each action after the player's own note, as in play."""
+    """Every answer first restates the player's private information in a few tokens (the game's
+    `private_note`: Kuhn Poker's card, Liar's Dice's own dice), then gives the action ("J [bet]";
+    with reasoning formats, inside the <think> block). The warm start teaches the restatement
+    (copied from the observation; the actions stay random). Use it with small models on
+    hidden-information games: the decision is then written right after the one fact it must
+    depend on, instead of ~30 tokens after it in the prompt; the tiny model's Kuhn Poker
+    self-play otherwise stays card-blind for hundreds of steps (docs/experiments.md). The
+    exploitability evaluation then sums each action's probability over every note."""
     roles: dict[str, RolePromptConfig] = {}
     """Per-role overrides by role name (`<game>/p0`, `<game>/p1`, ..., or `<game>/player` with
     shared_role): when one seat needs another system prompt, template or answer format."""

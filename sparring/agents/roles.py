@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sparring.agents.answer_formats import default_user_template, extract_answer, format_answer, note_prefix, restates
+from sparring.agents.answer_formats import default_user_template, extract_answer, format_answer
 from sparring.types import SamplingParams
 
 DEFAULT_USER_TEMPLATE = default_user_template("bracket")  # "{observation}\nAnswer with one legal action in brackets."
@@ -72,26 +72,14 @@ class Role:
         system = f"{self.system_prompt}\n\n" if self.system_prompt else ""
         return fill(self.text_template, system=system, user=self.user_text(observation))
 
-    def prompt_ids(self, tokenizer, observation: str, note: str | None = None) -> list[int]:
-        """Token ids of this role's prompt for `observation`, in its style; a restating role given
-        the player's `note` also gets the start of its answer, `note_prefix(note)`, so the model
-        continues right after the note (and cannot miscopy it)."""
+    def prompt_ids(self, tokenizer, observation: str) -> list[int]:
+        """Token ids of this role's prompt for `observation`, in its style."""
         if self.prompt_style == "plain":
-            ids = list(tokenizer(self.prompt_text(observation), add_special_tokens=True)["input_ids"])
-        elif getattr(tokenizer, "chat_template", "") is None:  # (a tokenizer without the attribute: let it try)
+            return list(tokenizer(self.prompt_text(observation), add_special_tokens=True)["input_ids"])
+        if getattr(tokenizer, "chat_template", "") is None:  # (a tokenizer without the attribute: let it try)
             raise ValueError(f"role {self.name!r} uses the chat prompt style, but the tokenizer has no chat "
                              "template; set prompt.style: plain (or auto)")
-        else:
-            ids = chat_prompt_ids(tokenizer, self.messages(observation))
-        prefix = self.note_prefix(note)
-        return ids + list(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else ids
-
-    def note_prefix(self, note: str | None) -> str:
-        """What sparring writes at the start of a restating role's answer: everything up to and
-        including `note` ("J" of "J [bet]"); "" for a role that does not restate or no note."""
-        if not self.restate or note is None:
-            return ""
-        return note_prefix(self.answer_format, note, self.starts_in_reasoning)
+        return chat_prompt_ids(tokenizer, self.messages(observation))
 
     @property
     def starts_in_reasoning(self) -> bool:
@@ -108,14 +96,9 @@ class Role:
         return {"prompt": self.messages(observation), "completion": [{"role": "assistant", "content": completion}]}
 
     # ----- the answer ---------------------------------------------------------------------------
-    def parse(self, text: str, legal: list[str] | None, note: str | None = None) -> str | None:
+    def parse(self, text: str, legal: list[str] | None) -> str | None:
         """The action named by the final answer (answer format), if legal (case-insensitive);
-        with `legal` None (free text), the answer itself. A restating role given the player's
-        `note` (`Game.private_note`) also needs the answer to restate it: a wrong or missing
-        note makes the answer invalid (None), so that no action is learned under a note the
-        player does not hold (a K holder's "Q [bet]" would otherwise teach Q to bet)."""
-        if self.restate and note is not None and not restates(self.answer_format, text, note, self.starts_in_reasoning):
-            return None
+        with `legal` None (free text), the answer itself."""
         return self.match(extract_answer(self.answer_format, text, self.starts_in_reasoning), legal)
 
     @staticmethod

@@ -51,7 +51,6 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from sparring.agents.policies import private_note
 from sparring.agents.prompting import PromptConfig, build_role
 from sparring.agents.roles import Role
 from sparring.environments import Game, make
@@ -183,7 +182,7 @@ class GameTask:
         if text is None or self._cut_off(completion_ids):
             return None
         legal = position.legal_actions()
-        action = self.role.parse(text, legal, private_note(self.role, position, position.current_player))
+        action = self.role.parse(text, legal)
         if action is None:
             return None
         state = position.clone()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from sparring.agents.answer_formats import (FORMATS, answer_instruction, answer_span, default_user_template,
-                                            extract_answer, format_answer, last_boxed, restates)
+                                            extract_answer, format_answer, last_boxed)
 from sparring.agents.roles import Role
 
 KUHN = ["check", "bet"]
@@ -116,46 +116,6 @@ def test_a_restated_note_comes_first_and_is_not_read_as_the_answer(fmt, in_reaso
     for bad in ["[J]", "a{b", "<answer>", "x\\y", " "]:
         with pytest.raises(ValueError, match="restated note must be plain text"):
             format_answer(fmt, "bet", in_reasoning, bad)
-
-
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("in_reasoning", [False, True])
-def test_restates_accepts_the_written_note_only(fmt, in_reasoning):
-    for note in ["J", "3 5"]:
-        assert restates(fmt, format_answer(fmt, "bet", in_reasoning, note), note, in_reasoning)
-        assert not restates(fmt, format_answer(fmt, "bet", in_reasoning), note, in_reasoning)  # no note
-        assert not restates(fmt, format_answer(fmt, "bet", in_reasoning, "Q"), note, in_reasoning)  # another
-    assert restates("bracket", "  K [ [call]", "K")  # a stutter after the note is the parser's business
-    assert not restates("bracket", "KQ [bet]", "K") and not restates("bracket", "3 56 [x]", "3 5")
-    assert not restates("bracket", None, "K")
-
-
-def test_a_restating_role_rejects_an_answer_under_another_note():
-    role = Role("kuhn_poker/p0", restate=True)
-    assert role.parse("K [bet]", ["check", "bet"], note="K") == "bet"
-    assert role.parse("Q [bet]", ["check", "bet"], note="K") is None
-    assert role.parse("[bet]", ["check", "bet"], note="K") is None
-    assert role.parse("Q [bet]", ["check", "bet"]) == "bet"  # no live game: parsed without the check
-    assert Role("kuhn_poker/p0").parse("[bet]", ["check", "bet"], note="K") == "bet"  # not restating
-
-
-def test_a_miscopied_note_is_an_invalid_move_in_play():
-    """A scripted answer under the wrong card is an invalid attempt in a real game (penalty,
-    forfeit), the right card plays the move."""
-    import asyncio
-
-    from sparring.agents.policies import Agent, ScriptedPolicy
-    from sparring.environments import make
-
-    game = make("kuhn_poker")
-    game.reset(seed=3)
-    role = Role("kuhn_poker/p0", restate=True)
-    mine = game.private_note(0)
-    other = next(c for c in "JQK" if c != mine)
-    for note, valid in ((mine, True), (other, False)):
-        agent = Agent(role, ScriptedPolicy(lambda obs, legal, n=note: f"{n} [check]"))
-        turn = asyncio.run(agent.act(0, game.observation(0), game.legal_actions(), game))
-        assert (turn.action == "check", turn.invalid) == (valid, not valid)
 
 
 def test_instructions_and_default_template():

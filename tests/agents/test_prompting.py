@@ -71,26 +71,6 @@ def test_engine_policy_prompts_through_the_role_and_caches(tokenizer):
     assert policy.prompt_ids(chat, obs) == chat_prompt_ids(tokenizer, chat.messages(obs))
 
 
-def test_a_restating_role_gets_its_note_written_into_the_prompt(tokenizer):
-    """prompt.restate: the engine sees the prompt and then the player's own card ("J"), the model
-    writes the rest (" [bet]"), and the turn reads as the whole answer "J [bet]"."""
-    game = make("kuhn_poker")
-    game.reset(seed=2)
-    card, obs = game.private_note(0), game.observation(0)
-    for style in ("chat", "plain"):
-        role = build_role(PromptConfig(restate=True, style=style), "kuhn_poker/p0", S, tokenizer)
-        engine = FakeEngine(tokenizer, text=" [bet]")
-        turn = asyncio.run(EnginePolicy(engine).act(role, 0, obs, ["check", "bet"], game))
-        bare = Role("kuhn_poker/p0", prompt_style=style).prompt_ids(tokenizer, obs)
-        assert engine.prompts[0] == bare + tokenizer(card, add_special_tokens=False)["input_ids"]
-        assert (turn.text, turn.action, turn.invalid) == (f"{card} [bet]", "bet", False)
-        no_game = asyncio.run(EnginePolicy(FakeEngine(tokenizer, text=" [bet]")).act(role, 0, obs, ["check", "bet"]))
-        assert no_game.text == " [bet]" and no_game.action == "bet"  # no live game: no note to write
-    think = Role("kuhn_poker/p0", answer_format="think", restate=True)
-    assert think.note_prefix("J") == "<think>\nJ" and think.format_action("bet", "J").startswith("<think>\nJ")
-    assert Role("kuhn_poker/p0").note_prefix("J") == "" and Role("r", restate=True).note_prefix(None) == ""
-
-
 # ----- the plain style -------------------------------------------------------------------------------
 def test_plain_prompt_ids_are_the_tokenized_text(tokenizer):
     prompt = PromptConfig(style="plain", system="You play cards.", text="Rules follow.\n{system}{user}\nMove:")

@@ -28,19 +28,6 @@ def test_hand_written_completions():
     assert rewards(task, ["[5]"]) == [blocked]  # the same answer at the same position scores the same
 
 
-def test_a_restating_role_is_paid_only_under_its_own_card():
-    from sparring.agents.prompting import PromptConfig
-    from sparring.environments import make
-
-    task = GameTask("kuhn_poker", prompt=PromptConfig(restate=True), invalid_penalty=-3.0)
-    game = make("kuhn_poker")
-    game.reset(seed=5)
-    mine = game.private_note(0)
-    other = next(c for c in "JQK" if c != mine)
-    got = rewards(task, [f"{mine} [check]", f"{other} [check]", "[check]"], history=[], seed=5)
-    assert got[0] != -3.0 and got[1:] == [-3.0, -3.0]
-
-
 def test_chat_messages_and_untrusted_completions_never_raise():
     task = GameTask("tictactoe")
     assert rewards(task, [[{"role": "assistant", "content": "[2]"}]]) == [1.0]
