@@ -66,9 +66,10 @@ class PromptConfig(_Strict):
     `private_note`: Kuhn Poker's card, Liar's Dice's own dice), then gives the action ("J [bet]";
     with reasoning formats, inside the <think> block). The warm start teaches the restatement
     (copied from the observation; the actions stay random). Use it with small models on
-    hidden-information games: the decision is then written right after the one fact it must
-    depend on, instead of ~30 tokens after it in the prompt; the tiny model's Kuhn Poker
-    self-play otherwise stays card-blind for hundreds of steps (docs/experiments.md). The
+    hidden-information games: predicting the note first keeps the model encoding its private
+    information where it answers (a copy task; the note must be the model's own output for
+    that); the tiny model's Kuhn Poker self-play otherwise stays card-blind for hundreds of
+    steps (docs/experiments.md). The
     exploitability evaluation then sums each action's probability over every note."""
     roles: dict[str, RolePromptConfig] = {}
     """Per-role overrides by role name (`<game>/p0`, `<game>/p1`, ..., or `<game>/player` with
