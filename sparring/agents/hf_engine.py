@@ -15,12 +15,16 @@ import copy
 import logging
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from sparring.agents.batching_front import BatchingFront
 from sparring.types import Generation, SamplingParams
 
 log = logging.getLogger(__name__)
+
+# cache layers holding only per-row keys and values, which copying rows duplicates exactly
+_PLAIN_KV_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
 
 
 class _SampledLogprobs(LogitsProcessor):
@@ -144,8 +148,10 @@ class HFEngine(BatchingFront):
             eos_token_id=self.stop_ids,
             pad_token_id=self.pad_id,
         )
+        ids, mask = ids.to(device), mask.to(device)
         with self._generating():
-            sequences = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+            cache = self._shared_prompt_cache(prompts, ids, mask)
+            sequences = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
                                             generation_config=gen_config, logits_processor=processors)
         new = sequences[:, width:].cpu()
         logprobs = processors[0].finish(sequences).cpu()
@@ -172,6 +178,31 @@ class HFEngine(BatchingFront):
         self.stats.sequences += len(prompts)
         self.stats.busy_s += time.perf_counter() - t0
         return results
+
+    def _shared_prompt_cache(self, prompts: list[list[int]], ids: torch.Tensor, mask: torch.Tensor):
+        """The KV cache of every row's prompt but its last token, each distinct prompt run once.
+
+        Game positions recur across episodes and GRPO groups repeat one prompt, and the prompt is
+        most of the work of a short completion (Kuhn Poker: 128 rows of 93 tokens, 3 distinct
+        prompts; the prefill was 0.40 s of a 0.48 s generate call). Rows of one prompt get copies of
+        its cache; `generate` then runs only the last prompt token onwards. None (plain generate)
+        when rows share too little to gain or the model's cache is not plain K/V per layer.
+        """
+        keys = [tuple(p) for p in prompts]
+        distinct = {k: n for n, k in enumerate(dict.fromkeys(keys))}
+        if len(distinct) > 0.75 * len(prompts) or ids.shape[1] < 2:
+            return None
+        first = torch.tensor([keys.index(k) for k in distinct], device=ids.device)
+        prefix_mask = mask[first, :-1]  # same padded width as the batch, so the cache lines up with `ids`
+        positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids[first, :-1], attention_mask=prefix_mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        layers = cache.layers if isinstance(cache, DynamicCache) else None
+        if not layers or not all(type(layer) in _PLAIN_KV_LAYERS for layer in layers):
+            return None  # quantized / hybrid / recurrent caches: plain generate
+        cache.reorder_cache(torch.tensor([distinct[k] for k in keys], device=ids.device))
+        return cache
 
     @contextlib.contextmanager
     def _generating(self):

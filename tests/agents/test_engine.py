@@ -290,3 +290,34 @@ def test_prompt_cache_is_bounded_least_recently_used_out(tokenizer, monkeypatch)
         policy.prompt_ids(role, obs)
     assert [o for _, o in policy._prompt_cache] == ["a", "c"]
     assert policy.prompt_ids(role, "b") == role.prompt_ids(tokenizer, "b")
+
+
+def test_repeated_prompts_run_their_prefill_once_and_generate_the_same(engine, kuhn_prompts, monkeypatch):
+    prompts = [kuhn_prompts[i % 3] for i in range(24)]  # 3 distinct prompts of different lengths
+    greedy = SamplingParams(max_new_tokens=6, temperature=0.0)
+    prefilled = []
+    share = engine._shared_prompt_cache
+
+    def recorded(p, i, m):
+        cache = share(p, i, m)
+        prefilled.append((cache.layers[0].keys.shape[0], cache.get_seq_length()))
+        return cache
+
+    monkeypatch.setattr(engine, "_shared_prompt_cache", recorded)
+    shared = engine.generate_batch(prompts, greedy)
+    assert prefilled == [(24, max(map(len, prompts)) - 1)]  # every row's prompt but its last token
+    monkeypatch.setattr(engine, "_shared_prompt_cache", lambda p, i, m: None)
+    plain = engine.generate_batch(prompts, greedy)
+    assert [g.completion_ids for g in shared] == [g.completion_ids for g in plain]
+    torch.testing.assert_close(torch.tensor(sum((g.logprobs for g in shared), [])),
+                               torch.tensor(sum((g.logprobs for g in plain), [])), atol=1e-5, rtol=0)
+    # sampled rows of one prompt still differ from each other (each row has its own cache copy)
+    torch.manual_seed(0)
+    sampled = engine.generate_batch(prompts, SamplingParams(max_new_tokens=6, temperature=1.0))
+    assert len({tuple(g.completion_ids) for g in sampled[0::3]}) > 1
+
+
+def test_distinct_prompts_skip_the_shared_prefill(engine, kuhn_prompts):
+    prompts = [kuhn_prompts[0] + [10 + i] for i in range(8)]
+    ids = torch.zeros((8, max(map(len, prompts))), dtype=torch.long)
+    assert engine._shared_prompt_cache(prompts, ids, torch.ones_like(ids)) is None
