@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from sparring.agents import EnginePolicy, seat_roles  # noqa: E402
 from sparring.agents.hf_engine import HFEngine  # noqa: E402
 from sparring.agents.models import load_model, load_tokenizer, resolve  # noqa: E402
+from sparring.agents.prompting import PromptConfig, seat_roles_for  # noqa: E402
 from sparring.arenas import GameArena  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
 from sparring.training.warm_start import run_sft, transcripts  # noqa: E402
@@ -42,6 +43,25 @@ class RecordingEngine(HFEngine):
         return super().generate_batch(prompts, sampling)
 
 
+def warm_kuhn_arena(model: str, sampling: SamplingParams, warm_examples: int, max_batch_size: int,
+                    restate: bool = False) -> tuple[RecordingEngine, GameArena]:
+    """A Kuhn Poker self-play arena on `model`, warm-started (TRL SFT on random legal play) so it
+    writes legal moves and games have their real length; its engine records the batches it cuts.
+    `restate`: the roles restate the card first (`prompt.restate`)."""
+    path = resolve(model)
+    tok = load_tokenizer(path)
+    lm = load_model(path)
+    if restate:
+        roles = seat_roles_for(PromptConfig(restate=True), "kuhn_poker", 2, sampling, tokenizer=tok)
+    else:
+        roles = seat_roles("kuhn_poker", 2, sampling)
+    if warm_examples:
+        run_sft(lm, tok, transcripts([("kuhn_poker", {}, roles)], warm_examples, 0),
+                epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
+    engine = RecordingEngine(lm, tok, max_batch_size=max_batch_size)
+    return engine, GameArena("kuhn", "kuhn_poker", roles, EnginePolicy(engine))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="tiny")
@@ -51,16 +71,8 @@ def main() -> None:
     p.add_argument("--warm-examples", type=int, default=1500)
     args = p.parse_args()
     _quiet_libraries()
-    path = resolve(args.model)
-    tok = load_tokenizer(path)
-    model = load_model(path)
     sampling = SamplingParams(max_new_tokens=6, temperature=1.0)
-    roles = seat_roles("kuhn_poker", 2, sampling)
-    if args.warm_examples:
-        run_sft(model, tok, transcripts([("kuhn_poker", {}, roles)], args.warm_examples, 0),
-                epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
-    engine = RecordingEngine(model, tok, max_batch_size=args.max_batch_size)
-    arena = GameArena("kuhn", "kuhn_poker", roles, EnginePolicy(engine))
+    engine, arena = warm_kuhn_arena(args.model, sampling, args.warm_examples, args.max_batch_size)
     loop = asyncio.new_event_loop()
 
     async def play_all(r: int):

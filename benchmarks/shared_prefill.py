@@ -25,15 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from rollout_overhead import RecordingEngine  # noqa: E402
+from rollout_overhead import warm_kuhn_arena  # noqa: E402
 
-from sparring.agents import EnginePolicy  # noqa: E402
 from sparring.agents.hf_engine import HFEngine  # noqa: E402
-from sparring.agents.models import load_model, load_tokenizer, resolve  # noqa: E402
-from sparring.arenas import GameArena  # noqa: E402
-from sparring.agents.prompting import PromptConfig, seat_roles_for  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
-from sparring.training.warm_start import run_sft, transcripts  # noqa: E402
 from sparring.types import SamplingParams  # noqa: E402
 
 
@@ -45,16 +40,8 @@ def main() -> None:
     p.add_argument("--warm-examples", type=int, default=1500)
     args = p.parse_args()
     _quiet_libraries()
-    path = resolve(args.model)
-    tok = load_tokenizer(path)
-    model = load_model(path)
     sampling = SamplingParams(max_new_tokens=8, temperature=1.0)
-    roles = seat_roles_for(PromptConfig(restate=True), "kuhn_poker", 2, sampling, tokenizer=tok)
-    if args.warm_examples:  # legal answers, so games have their real length
-        run_sft(model, tok, transcripts([("kuhn_poker", {}, roles)], args.warm_examples, 0),
-                epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
-    engine = RecordingEngine(model, tok, max_batch_size=256)
-    arena = GameArena("kuhn", "kuhn_poker", roles, EnginePolicy(engine))
+    engine, arena = warm_kuhn_arena(args.model, sampling, args.warm_examples, 256, restate=True)
     loop = asyncio.new_event_loop()
 
     async def play_all():

@@ -189,10 +189,12 @@ class HFEngine(BatchingFront):
         when rows share too little to gain or the model's cache is not plain K/V per layer.
         """
         keys = [tuple(p) for p in prompts]
-        distinct = {k: n for n, k in enumerate(dict.fromkeys(keys))}
-        if len(distinct) > 0.75 * len(prompts) or ids.shape[1] < 2:
+        first_row: dict[tuple, int] = {}  # each distinct prompt -> the first row holding it
+        for row, key in enumerate(keys):
+            first_row.setdefault(key, row)
+        if len(first_row) > 0.75 * len(prompts) or ids.shape[1] < 2:
             return None
-        first = torch.tensor([keys.index(k) for k in distinct], device=ids.device)
+        first = torch.tensor(list(first_row.values()), device=ids.device)
         prefix_mask = mask[first, :-1]  # same padded width as the batch, so the cache lines up with `ids`
         positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=ids[first, :-1], attention_mask=prefix_mask, position_ids=positions,
@@ -201,7 +203,8 @@ class HFEngine(BatchingFront):
         layers = cache.layers if isinstance(cache, DynamicCache) else None
         if not layers or not all(type(layer) in _PLAIN_KV_LAYERS for layer in layers):
             return None  # quantized / hybrid / recurrent caches: plain generate
-        cache.reorder_cache(torch.tensor([distinct[k] for k in keys], device=ids.device))
+        slot = {key: n for n, key in enumerate(first_row)}  # row n of the prefill
+        cache.reorder_cache(torch.tensor([slot[k] for k in keys], device=ids.device))
         return cache
 
     @contextlib.contextmanager
