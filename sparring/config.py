@@ -369,6 +369,29 @@ class WarmStartConfig(_Strict):
         return self
 
 
+class AveragePolicyConfig(_Strict):
+    """NFSP's average policy (sparring/training/average_policy.py): for two-player zero-sum games
+    whose self-play keeps circling the equilibrium instead of reaching it (Kuhn Poker, Leduc, Liar's
+    Dice: a falling-then-rising exploitability curve), keep a uniform sample of the RL policy's own
+    answers over the run and, at the end, fit a copy of the model to it (<run dir>/average). RL
+    trains and plays exactly as without it; the average is a second output, evaluated beside the
+    last iterate (`average/` metrics)."""
+
+    enabled: bool = False
+    """Keep the reservoir and distill the average at the end of the run."""
+    start_step: int = Field(0, ge=0)
+    """Answers from this step on enter the average; the first iterates, far from equilibrium, would
+    weigh on it for the rest of the run (fictitious play forgets its start only as 1/t)."""
+    capacity: int = Field(16384, ge=1)
+    """Answers kept (reservoir sampling: a uniform sample of every valid trained answer seen)."""
+    epochs: float = Field(2.0, gt=0)
+    """Passes over the reservoir when the average is fitted."""
+    learning_rate: float = Field(1e-3, gt=0)
+    """AdamW learning rate of the fit (cosine to zero)."""
+    batch_size: int = Field(64, ge=1)
+    """Answers per update of the fit."""
+
+
 class AdvantageConfig(_Strict):
     """Sequence-level advantages: one estimator per role, from the estimator registry."""
 
@@ -623,6 +646,8 @@ class ExperimentConfig(_Strict):
     """Arenas sampled every step; each entry is validated by the config model of its `kind`."""
     warm_start: WarmStartConfig = WarmStartConfig()
     """Supervised warm start."""
+    average_policy: AveragePolicyConfig = AveragePolicyConfig()
+    """Self-play's average policy (NFSP), fitted at the end of the run beside the last iterate."""
     advantages: AdvantageConfig = AdvantageConfig()
     """Role-conditioned, sequence-level advantage estimation."""
     credit: CreditConfig = CreditConfig()
@@ -658,6 +683,13 @@ class ExperimentConfig(_Strict):
         if pools:
             raise ValueError(f"cluster: arenas {pools} play against an opponent pool, whose snapshots are files on "
                              "the driver's disk that rollout workers do not have; not supported with cluster: yet")
+        return self
+
+    @model_validator(mode="after")
+    def _average_starts_within_the_run(self):
+        if self.average_policy.enabled and self.average_policy.start_step >= self.run.steps:
+            raise ValueError(f"average_policy.start_step ({self.average_policy.start_step}) must be below run.steps "
+                             f"({self.run.steps}): no answer would enter the average")
         return self
 
     @model_validator(mode="after")

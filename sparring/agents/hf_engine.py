@@ -15,17 +15,15 @@ import copy
 import logging
 
 import torch
-from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList
-from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from sparring.agents.batching_front import BatchingFront
+from sparring.agents.kv_cache import plain_kv_layers
 from sparring.types import Generation, SamplingParams
 
 log = logging.getLogger(__name__)
 
 # cache layers holding only per-row keys and values, which copying rows duplicates exactly
-_PLAIN_KV_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
-
 
 class _SampledLogprobs(LogitsProcessor):
     """Records, at every decoding step, the log-prob of the token sampled at the step before.
@@ -200,8 +198,7 @@ class HFEngine(BatchingFront):
         out = self.model(input_ids=ids[first, :-1], attention_mask=prefix_mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
-        layers = cache.layers if isinstance(cache, DynamicCache) else None
-        if not layers or not all(type(layer) in _PLAIN_KV_LAYERS for layer in layers):
+        if plain_kv_layers(cache) is None:
             return None  # quantized / hybrid / recurrent caches: plain generate
         slot = {key: n for n, key in enumerate(first_row)}  # row n of the prefill
         cache.reorder_cache(torch.tensor([slot[k] for k in keys], device=ids.device))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from sparring.agents.kv_cache import plain_kv_layers
+
 
 def lm_parts(model):
     """(body, head, softcap) of a causal LM: the decoder returning hidden states, the output
@@ -201,9 +203,9 @@ def shared_prompt_logprobs(model, input_ids, attention_mask, prompt_lengths, tem
     prompt_ids, prompt_mask, positions = left_padded(distinct, device)
     out = body(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True)
     cache = out.past_key_values
-    layers = getattr(cache, "layers", None)
-    if not layers or not all(isinstance(getattr(layer, "keys", None), torch.Tensor) for layer in layers):
-        return None  # recurrent / hybrid layers (no plain K/V to expand): the plain path
+    layers = plain_kv_layers(cache)
+    if layers is None:
+        return None  # quantized / hybrid / recurrent layers (no plain K/V to expand): the plain path
     owner = torch.tensor([distinct.index(k) for k in keys], device=device)
     for layer in layers:
         layer.keys, layer.values = layer.keys.index_select(0, owner), layer.values.index_select(0, owner)

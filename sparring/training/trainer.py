@@ -38,6 +38,7 @@ from sparring.arenas import ArenaContext, arena_class, build_arena
 from sparring.cluster import ClusterRollout, connect
 from sparring.config import EngineConfig, EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
+from sparring.training.average_policy import AveragePolicy
 from sparring.training.credit import AdvantageAssigner
 from sparring.training.critic import Critic
 from sparring.training.learner import Learner
@@ -82,6 +83,8 @@ class Trainer:
         self.counts = [a.episodes_per_step for a in cfg.arenas]
         values = None if critic is None else functools.partial(critic.values, batch_size=cfg.optim.micro_batch_size)
         self.assigner = AdvantageAssigner(cfg.advantages, cfg.credit, cfg.sampling.overlong, values=values)
+        ap = cfg.average_policy
+        self.average = AveragePolicy(ap.capacity, ap.start_step, cfg.run.seed) if ap.enabled else None
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -107,6 +110,8 @@ class Trainer:
                 for arena in self.arenas:
                     arena.before_step(step)
                 episodes, stats = self.rollout.collect(step)
+                if self.average is not None:
+                    self.average.observe(episodes, step)
                 self.engine.pause()  # before the critic's forward passes: a sleeping vLLM frees the GPU
                 samples = self.assigner.assign(episodes)
                 stats.update(self.assigner.critic_stats)
@@ -125,9 +130,14 @@ class Trainer:
                     stats.update(self.evaluate())
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.run.steps:
                     self.save()
+                if self.step == cfg.run.steps and self.average is not None:
+                    stats.update(self.finish_average())
                 stats["perf/step_s"] = time.perf_counter() - t0
                 metrics.log(self.step, stats, info=_progress_info(stats))
                 last = stats
+            if self.average is not None and self.step == cfg.run.steps and not _saved_model(self.run_dir / "average"):
+                last = self.finish_average()  # a run killed between its last checkpoint and the fit
+                metrics.log(self.step, last)
         return last
 
     def prepare(self) -> dict[str, float]:
@@ -136,6 +146,33 @@ class Trainer:
         for arena in self.arenas:
             out.update(self.loop.run_until_complete(arena.prepare(self.show_progress)))
         return out
+
+    def finish_average(self) -> dict[str, float]:
+        """Fit self-play's average policy to the reservoir, save it to <run dir>/average and
+        evaluate it as the arenas evaluate the last iterate (its metrics under `average/`)."""
+        ap = self.cfg.average_policy
+        average, stats = self.average.distill(self.learner.model, epochs=ap.epochs, learning_rate=ap.learning_rate,
+                                              batch_size=ap.batch_size, temperature=self.cfg.sampling.temperature,
+                                              pad_id=self.engine.pad_id, seed=self.cfg.run.seed)
+        tmp, out = self.run_dir / ".average_tmp", self.run_dir / "average"
+        shutil.rmtree(tmp, ignore_errors=True)
+        average.save_pretrained(tmp)
+        self.tokenizer.save_pretrained(tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+        stats.update({f"average/{k}": v for k, v in self._evaluate_weights(average).items()})
+        return stats
+
+    def _evaluate_weights(self, model) -> dict[str, float]:
+        """`evaluate()` with `model`'s weights in the learner's model and the engine, then back."""
+        live = {k: v.detach().clone() for k, v in self.learner.model.state_dict().items()}
+        self.learner.model.load_state_dict(model.state_dict())
+        self.rollout.sync(self.learner.model, self.step)
+        try:
+            return self.evaluate()
+        finally:
+            self.learner.model.load_state_dict(live)
+            self.rollout.sync(self.learner.model, self.step)
 
     # ----- evaluation -------------------------------------------------------------------------
     def evaluate(self, episodes: int | None = None, temperature: float | None = None) -> dict[str, float]:
@@ -247,6 +284,8 @@ class Trainer:
     def save(self) -> Path:
         state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json")}
         components = {f"arena/{arena.name}": arena.state_dict() for arena in self.arenas}
+        if self.average is not None:
+            components["average_policy"] = self.average.state_dict()
         learner_state = {**self.learner.state_dict(), "components": {k: v for k, v in components.items() if v is not None}}
         return checkpoint.save(self.run_dir, self.step, self.learner.model, self.tokenizer, learner_state, state, self.cfg.checkpoint.keep)
 
@@ -256,6 +295,8 @@ class Trainer:
         self.assigner.load_state_dict(state["advantages"])
         self.learner.load_state_dict(blob["learner"])
         saved = blob["learner"].get("components", {})
+        if self.average is not None and "average_policy" in saved:
+            self.average.load_state_dict(saved["average_policy"])
         for arena in self.arenas:
             state = saved.get(f"arena/{arena.name}")
             if f"opponent/{arena.name}" in saved:  # checkpoints from before the arena API kept opponents apart
@@ -271,6 +312,10 @@ class Trainer:
             self.loop.run_until_complete(arena.aclose())
         self.loop.run_until_complete(self.engine.aclose())
         self.loop.close()
+
+
+def _saved_model(path: Path) -> bool:
+    return (path / "config.json").exists() or (path / "adapter_config.json").exists()
 
 
 def _advantage_stats(samples) -> dict[str, float]:
