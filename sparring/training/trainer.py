@@ -135,7 +135,8 @@ class Trainer:
                 stats["perf/step_s"] = time.perf_counter() - t0
                 metrics.log(self.step, stats, info=_progress_info(stats))
                 last = stats
-            if self.average is not None and self.step == cfg.run.steps and not _saved_model(self.run_dir / "average"):
+            if (self.average is not None and self.average.rows and self.step == cfg.run.steps
+                    and not _saved_model(self.run_dir / "average")):
                 last = self.finish_average()  # a run killed between its last checkpoint and the fit
                 metrics.log(self.step, last)
         return last
@@ -151,6 +152,10 @@ class Trainer:
         """Fit self-play's average policy to the reservoir, save it to <run dir>/average and
         evaluate it as the arenas evaluate the last iterate (its metrics under `average/`)."""
         ap = self.cfg.average_policy
+        if not self.average.rows:  # no valid answer since start_step: nothing to average, not a lost run
+            log.warning("average_policy: no valid trained answer from step %d on; no average policy fitted",
+                        ap.start_step)
+            return {"average/reservoir": 0.0}
         average, stats = self.average.distill(self.learner.model, epochs=ap.epochs, learning_rate=ap.learning_rate,
                                               batch_size=ap.batch_size, temperature=self.cfg.sampling.temperature,
                                               pad_id=self.engine.pad_id, seed=self.cfg.run.seed)

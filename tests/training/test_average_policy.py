@@ -105,7 +105,7 @@ def test_an_empty_reservoir_is_a_clear_error(tiny_model):
 
 def test_start_step_must_leave_answers_to_average():
     with pytest.raises(ConfigError, match=r"average_policy.start_step \(5\) must be below run.steps \(5\)"):
-        load_config(data={"run": {"steps": 5}, "arenas": [{"game": "kuhn_poker"}],
+        load_config(data={"run": {"steps": 5}, "arenas": [{"name": "kuhn", "game": "kuhn_poker"}],
                           "average_policy": {"enabled": True, "start_step": 5}})
 
 
@@ -121,8 +121,9 @@ def test_a_run_saves_and_evaluates_its_average_and_refits_it_after_a_kill(tmp_pa
     cfg = load_config(data={
         "run": {"output_dir": str(tmp_path / "run"), "steps": 3, "seed": 2},
         "model": {"name": "tiny", "tiny": small_spec_kw},
-        "arenas": [{"game": "kuhn_poker", "episodes_per_step": 8, "opponent": {"kind": "random"}}],
-        "sampling": {"max_new_tokens": 4}, "optim": {"learning_rate": 1e-3},
+        "arenas": [{"name": "kuhn", "game": "kuhn_poker", "episodes_per_step": 8, "opponent": {"kind": "random"}}],
+        "sampling": {"max_new_tokens": 8}, "optim": {"learning_rate": 1e-3},
+        "warm_start": {"enabled": True, "examples": 400, "epochs": 3, "learning_rate": 1e-2},  # valid answers
         "eval": {"episodes": 4, "exploitability": True}, "checkpoint": {"every": 1},
         "average_policy": {"enabled": True, "start_step": 1, "epochs": 1, "batch_size": 4}})
     trainer = Trainer(cfg, show_progress=False)
@@ -150,3 +151,22 @@ def test_a_run_saves_and_evaluates_its_average_and_refits_it_after_a_kill(tmp_pa
     assert again["average/reservoir"] == last["average/reservoir"]
     refit = load_file(str(run / "average" / "model.safetensors"))
     assert all(torch.equal(first[k], refit[k]) for k in first)
+
+
+def test_a_run_without_valid_answers_ends_without_an_average(tmp_path, small_spec_kw, caplog):
+    """Untrusted output never costs the run: with nothing to average, the end of the run logs a
+    warning and `average/reservoir` 0 instead of failing."""
+    from sparring.training.trainer import Trainer
+
+    cfg = load_config(data={
+        "run": {"output_dir": str(tmp_path / "run"), "steps": 2}, "model": {"name": "tiny", "tiny": small_spec_kw},
+        "arenas": [{"name": "kuhn", "game": "kuhn_poker", "episodes_per_step": 2, "opponent": {"kind": "random"}}],
+        "average_policy": {"enabled": True, "start_step": 1}})
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        assert trainer.average.rows == []
+        assert trainer.finish_average() == {"average/reservoir": 0.0}
+    finally:
+        trainer.close()
+    assert not (tmp_path / "run" / "average").exists()
+    assert "no average policy fitted" in caplog.text
