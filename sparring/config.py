@@ -58,6 +58,10 @@ class TinyModelConfig(_Strict):
     """MLP width."""
     seed: int = 0
     """Weight-initialisation seed; part of the cache key."""
+    split_digits: bool = False
+    """Tokenize every digit on its own, as Qwen's tokenizers do (the default BPE learns merged
+    numbers such as " 45"). Set it for arithmetic and code tasks: a number that is one token shows
+    the model no digits, so what it learns about one number carries over to no other."""
 
 
 class LoraConfig(_Strict):

@@ -49,6 +49,16 @@ class TinySpec:
     intermediate_size: int = 480
     max_position_embeddings: int = 1024
     seed: int = 0
+    split_digits: bool = False
+
+
+def _cache_fields(spec: TinySpec) -> dict:
+    """The spec's fields for the cache key; split_digits only when set, so the models built before
+    it existed keep their key."""
+    fields = asdict(spec)
+    if not spec.split_digits:
+        del fields["split_digits"]
+    return fields
 
 
 def cache_root() -> Path:
@@ -101,7 +111,11 @@ def _train_tokenizer(spec: TinySpec, out: Path):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if spec.split_digits:  # every digit its own token, as Qwen's tokenizers split numbers
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    else:
+        tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,
@@ -127,7 +141,7 @@ def build_tiny(spec: TinySpec = TinySpec()) -> Path:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     corpus_hash = hashlib.sha256("".join(_tokenizer_corpus(spec.seed)).encode()).hexdigest()
-    key = hashlib.sha256(json.dumps([asdict(spec), CORPUS_VERSION, corpus_hash]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([_cache_fields(spec), CORPUS_VERSION, corpus_hash]).encode()).hexdigest()[:12]
     path = cache_root() / "models" / f"tiny-qwen3-{key}"
     if (path / "config.json").exists():
         return path
