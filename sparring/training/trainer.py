@@ -159,12 +159,7 @@ class Trainer:
         average, stats = self.average.distill(self.learner.model, epochs=ap.epochs, learning_rate=ap.learning_rate,
                                               batch_size=ap.batch_size, temperature=self.cfg.sampling.temperature,
                                               pad_id=self.engine.pad_id, seed=self.cfg.run.seed)
-        tmp, out = self.run_dir / ".average_tmp", self.run_dir / "average"
-        shutil.rmtree(tmp, ignore_errors=True)
-        average.save_pretrained(tmp)
-        self.tokenizer.save_pretrained(tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
+        self._save_model(average, self.run_dir / "average")
         stats.update({f"average/{k}": v for k, v in self._evaluate_weights(average).items()})
         return stats
 
@@ -257,13 +252,18 @@ class Trainer:
                                   batch_size=ws.batch_size, seed=self.cfg.run.seed,
                                   bf16=self.cfg.model.dtype == "bfloat16")
         self.warm_stats["perf/warm_start_s"] = time.perf_counter() - t0
-        tmp = self.run_dir / ".warm_start_tmp"
+        self._save_model(model, out)
+        seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
+        return out
+
+    def _save_model(self, model, out: Path) -> None:
+        """`model` and the tokenizer to `out`, written beside it first: a kill leaves the old or the new."""
+        tmp = out.with_name(f".{out.name}_tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         self.tokenizer.save_pretrained(tmp)
+        shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
-        seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
-        return out
 
     def _warm_start_rows(self) -> list[dict]:
         """SFT rows from every arena kind's `warm_start_rows` hook, `examples` split evenly."""
