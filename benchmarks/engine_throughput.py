@@ -6,6 +6,12 @@ top_p 1; each engine in its own fresh process (`--engine`), built through the en
 the trainer builds it, one untimed warm-up batch, then `--rounds` timed `generate_batch` calls of
 all 64 prompts (median). vLLM runs twice: eager (the default) and compiled (`enforce_eager:
 false`: torch.compile, ~20 s more start-up). Last line: `vllm_over_hf_tokens_per_s=X`, compiled.
+
+Beside them, the decode floor: the same prompts through a bare loop of the model's own forward
+passes with a KV cache (prefill, then one forward and one multinomial draw per new token; no
+generate machinery, no engine): what the matmuls and attention of this model cost on this machine
+with torch's kernels. floor / hf bounds what removing every per-step overhead can gain; an engine
+beats it only with faster kernels.
 """
 
 from __future__ import annotations
@@ -41,6 +47,36 @@ def _model_dir(out: str) -> str:
     return out
 
 
+def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int) -> dict:
+    """Tokens/s of a bare decode loop: prefill, then per new token one forward with the KV cache
+    and one draw at temperature 1 (equal-length prompts, so no padding and no attention mask)."""
+    import torch
+    from transformers import DynamicCache
+
+    from sparring.agents.models import load_model, load_tokenizer
+
+    model, tok = load_model(path, device="cpu").eval(), load_tokenizer(path)
+    g = torch.Generator().manual_seed(1)
+    prompts = torch.randint(3, len(tok), (sequences, prompt_len), generator=g)
+
+    def decode(ids: torch.Tensor, steps: int) -> None:
+        cache = DynamicCache()
+        logits = model(input_ids=ids, past_key_values=cache, use_cache=True).logits[:, -1]
+        for _ in range(steps):
+            nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1)
+            logits = model(input_ids=nxt, past_key_values=cache, use_cache=True).logits[:, -1]
+
+    rates = []
+    with torch.inference_mode():
+        decode(prompts[:8], 8)  # warm-up
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            decode(prompts, new_tokens)
+            rates.append(sequences * new_tokens / (time.perf_counter() - t0))
+    return {"backend": "floor (bare forwards)", "tokens_per_s": statistics.median(rates), "rounds": rates,
+            "params": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads()}
+
+
 def run_engine(backend: str, path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int,
                eager: bool = True) -> dict:
     import torch
@@ -74,17 +110,20 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--engine", choices=["hf", "vllm", "vllm-compiled"], help=argparse.SUPPRESS)  # child process
+    ap.add_argument("--engine", choices=["hf", "vllm", "vllm-compiled", "floor"], help=argparse.SUPPRESS)  # child
     ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
     shape = (args.sequences, args.prompt_tokens, args.new_tokens, args.rounds)
+    if args.engine == "floor":
+        print(json.dumps(run_floor(args.model, *shape)))
+        return
     if args.engine:
         print(json.dumps(run_engine(args.engine.split("-")[0], args.model, *shape, eager=args.engine != "vllm-compiled")))
         return
     with tempfile.TemporaryDirectory(prefix="sparring-engines-") as tmp:
         path = _model_dir(tmp)
         results = {}
-        for backend in ("hf", "vllm", "vllm-compiled"):
+        for backend in ("hf", "vllm", "vllm-compiled", "floor"):
             cmd = [sys.executable, __file__, "--engine", backend, "--model", path, "--sequences", str(args.sequences),
                    "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
                    "--rounds", str(args.rounds)]
@@ -92,14 +131,16 @@ def main() -> None:
             if out.returncode:
                 raise SystemExit(f"{backend} engine failed:\n{out.stderr[-3000:]}")
             results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
-    hf, eager, vllm = results["hf"], results["vllm"], results["vllm-compiled"]
+    hf, eager, vllm, floor = results["hf"], results["vllm"], results["vllm-compiled"], results["floor"]
     print(f"model: random Qwen3, {hf['params'] / 1e6:.1f}M parameters; {args.sequences} sequences x "
           f"{args.prompt_tokens} prompt + {args.new_tokens} new tokens, temperature 1; {hf['threads']} threads")
-    for r in (hf, eager, vllm):
-        print(f"{r['backend']:17s} {r['tokens_per_s']:8.0f} tokens/s  (rounds: "
+    for r in (hf, eager, vllm, floor):
+        print(f"{r['backend']:21s} {r['tokens_per_s']:8.0f} tokens/s  (rounds: "
               f"{', '.join(f'{x:.0f}' for x in r['rounds'])})")
     print(f"vllm eager (engine.options.enforce_eager: true, the default) over hf: "
           f"{eager['tokens_per_s'] / hf['tokens_per_s']:.2f}")
+    print(f"decode floor over hf (the most that removing per-step overhead can gain with torch's kernels): "
+          f"{floor['tokens_per_s'] / hf['tokens_per_s']:.2f}")
     print(f"vllm_over_hf_tokens_per_s={vllm['tokens_per_s'] / hf['tokens_per_s']:.2f}")
 
 
