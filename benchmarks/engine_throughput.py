@@ -47,6 +47,14 @@ def _model_dir(out: str) -> str:
     return out
 
 
+def _prompts(tok, sequences: int, prompt_len: int):
+    """The benchmark's random prompts (seeded): every engine and the floor get the same ones."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(3, len(tok), (sequences, prompt_len), generator=g)
+
+
 def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int) -> dict:
     """Tokens/s of a bare decode loop: prefill, then per new token one forward with the KV cache
     and one draw at temperature 1 (equal-length prompts, so no padding and no attention mask)."""
@@ -56,8 +64,7 @@ def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, round
     from sparring.agents.models import load_model, load_tokenizer
 
     model, tok = load_model(path, device="cpu").eval(), load_tokenizer(path)
-    g = torch.Generator().manual_seed(1)
-    prompts = torch.randint(3, len(tok), (sequences, prompt_len), generator=g)
+    prompts = _prompts(tok, sequences, prompt_len)
 
     def decode(ids: torch.Tensor, steps: int) -> None:
         cache = DynamicCache()
@@ -89,8 +96,7 @@ def run_engine(backend: str, path: str, sequences: int, prompt_len: int, new_tok
     model, tok = load_model(path, device="cpu"), load_tokenizer(path)
     options = {"gpu_memory_utilization": 0.2, "max_model_len": 512, "enforce_eager": eager} if backend == "vllm" else {}
     engine = make_engine(EngineConfig(backend=backend, max_batch_size=sequences, options=options), model, tok)
-    g = torch.Generator().manual_seed(1)
-    prompts = torch.randint(3, len(tok), (sequences, prompt_len), generator=g).tolist()
+    prompts = _prompts(tok, sequences, prompt_len).tolist()
     sampling = SamplingParams(new_tokens, 1.0, 1.0)
     engine.generate_batch(prompts[:8], SamplingParams(8, 1.0, 1.0))  # warm-up
     rates = []

@@ -23,7 +23,6 @@ from sparring.types import Generation, SamplingParams
 
 log = logging.getLogger(__name__)
 
-# cache layers holding only per-row keys and values, which copying rows duplicates exactly
 
 class _SampledLogprobs(LogitsProcessor):
     """Records, at every decoding step, the log-prob of the token sampled at the step before.
