@@ -5,7 +5,12 @@ the tiny tokenizer), the same 64 random prompts of 32 tokens, 128 new tokens eac
 top_p 1; each engine in its own fresh process (`--engine`), built through the engine registry as
 the trainer builds it, one untimed warm-up batch, then `--rounds` timed `generate_batch` calls of
 all 64 prompts (median). vLLM runs twice: eager (the default) and compiled (`enforce_eager:
-false`: torch.compile, ~20 s more start-up). Last line: `vllm_over_hf_tokens_per_s=X`, compiled.
+false`: torch.compile, ~20 s more start-up). Last line: `vllm_over_hf_tokens_per_s=X`, compiled, at
+bfloat16; the same race at float32 is printed above it.
+
+Why bfloat16 first: it is vLLM's default data type on CPU (and the usual rollout dtype on a GPU);
+on CPUs with avx512_bf16 or AMX its kernels use the native bf16 dot products. Both engines and
+the floor load the same weights in the same dtype (what `model.dtype: bfloat16` gives a run).
 
 Beside them, the decode floor: the same prompts through a bare loop of the model's own forward
 passes with a KV cache (prefill, then one forward and one multinomial draw per new token; no
@@ -55,7 +60,7 @@ def _prompts(tok, sequences: int, prompt_len: int):
     return torch.randint(3, len(tok), (sequences, prompt_len), generator=g)
 
 
-def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int) -> dict:
+def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int, dtype: str) -> dict:
     """Tokens/s of a bare decode loop: prefill, then per new token one forward with the KV cache
     and one draw at temperature 1 (equal-length prompts, so no padding and no attention mask)."""
     import torch
@@ -63,7 +68,7 @@ def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, round
 
     from sparring.agents.models import load_model, load_tokenizer
 
-    model, tok = load_model(path, device="cpu").eval(), load_tokenizer(path)
+    model, tok = load_model(path, dtype, device="cpu").eval(), load_tokenizer(path)
     prompts = _prompts(tok, sequences, prompt_len)
 
     def decode(ids: torch.Tensor, steps: int) -> None:
@@ -85,7 +90,7 @@ def run_floor(path: str, sequences: int, prompt_len: int, new_tokens: int, round
 
 
 def run_engine(backend: str, path: str, sequences: int, prompt_len: int, new_tokens: int, rounds: int,
-               eager: bool = True) -> dict:
+               dtype: str, eager: bool = True) -> dict:
     import torch
 
     from sparring.agents.engines import make_engine
@@ -93,7 +98,7 @@ def run_engine(backend: str, path: str, sequences: int, prompt_len: int, new_tok
     from sparring.config import EngineConfig
     from sparring.types import SamplingParams
 
-    model, tok = load_model(path, device="cpu"), load_tokenizer(path)
+    model, tok = load_model(path, dtype, device="cpu"), load_tokenizer(path)
     options = {"gpu_memory_utilization": 0.2, "max_model_len": 512, "enforce_eager": eager} if backend == "vllm" else {}
     engine = make_engine(EngineConfig(backend=backend, max_batch_size=sequences, options=options), model, tok)
     prompts = _prompts(tok, sequences, prompt_len).tolist()
@@ -116,38 +121,54 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32"], choices=["bfloat16", "float32"],
+                    help="weights and activations of every engine and the floor, one table each; the last line "
+                         "is the first dtype's")
+    ap.add_argument("--dtype", help=argparse.SUPPRESS)  # child
     ap.add_argument("--engine", choices=["hf", "vllm", "vllm-compiled", "floor"], help=argparse.SUPPRESS)  # child
     ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    shape = (args.sequences, args.prompt_tokens, args.new_tokens, args.rounds)
+    shape = (args.sequences, args.prompt_tokens, args.new_tokens, args.rounds, args.dtype)
     if args.engine == "floor":
         print(json.dumps(run_floor(args.model, *shape)))
         return
     if args.engine:
         print(json.dumps(run_engine(args.engine.split("-")[0], args.model, *shape, eager=args.engine != "vllm-compiled")))
         return
+    ratios = {}
     with tempfile.TemporaryDirectory(prefix="sparring-engines-") as tmp:
         path = _model_dir(tmp)
-        results = {}
-        for backend in ("hf", "vllm", "vllm-compiled", "floor"):
-            cmd = [sys.executable, __file__, "--engine", backend, "--model", path, "--sequences", str(args.sequences),
-                   "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
-                   "--rounds", str(args.rounds)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode:
-                raise SystemExit(f"{backend} engine failed:\n{out.stderr[-3000:]}")
-            results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+        for dtype in args.dtypes:
+            ratios[dtype] = _race(args, path, dtype)
+    for dtype in args.dtypes[1:]:
+        print(f"vllm over hf at {dtype}: {ratios[dtype]:.2f}")
+    print(f"vllm_over_hf_tokens_per_s={ratios[args.dtypes[0]]:.2f}")
+
+
+def _race(args, path: str, dtype: str) -> float:
+    """Every engine and the floor at `dtype`, each in its own process; prints the table, returns
+    compiled vLLM's tokens/s over HF's."""
+    results = {}
+    for backend in ("hf", "vllm", "vllm-compiled", "floor"):
+        cmd = [sys.executable, __file__, "--engine", backend, "--model", path, "--sequences", str(args.sequences),
+               "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
+               "--rounds", str(args.rounds), "--dtype", dtype]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"{backend} engine failed at {dtype}:\n{out.stderr[-3000:]}")
+        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
     hf, eager, vllm, floor = results["hf"], results["vllm"], results["vllm-compiled"], results["floor"]
     print(f"model: random Qwen3, {hf['params'] / 1e6:.1f}M parameters; {args.sequences} sequences x "
-          f"{args.prompt_tokens} prompt + {args.new_tokens} new tokens, temperature 1; {hf['threads']} threads")
+          f"{args.prompt_tokens} prompt + {args.new_tokens} new tokens, temperature 1; {dtype}; {hf['threads']} threads")
     for r in (hf, eager, vllm, floor):
-        print(f"{r['backend']:21s} {r['tokens_per_s']:8.0f} tokens/s  (rounds: "
+        print(f"  {r['backend']:21s} {r['tokens_per_s']:8.0f} tokens/s  (rounds: "
               f"{', '.join(f'{x:.0f}' for x in r['rounds'])})")
-    print(f"vllm eager (engine.options.enforce_eager: true, the default) over hf: "
+    print(f"  vllm eager (engine.options.enforce_eager: true, the default) over hf: "
           f"{eager['tokens_per_s'] / hf['tokens_per_s']:.2f}")
-    print(f"decode floor over hf (the most that removing per-step overhead can gain with torch's kernels): "
+    print(f"  decode floor over hf (the most that removing per-step overhead can gain with torch's kernels): "
           f"{floor['tokens_per_s'] / hf['tokens_per_s']:.2f}")
-    print(f"vllm_over_hf_tokens_per_s={vllm['tokens_per_s'] / hf['tokens_per_s']:.2f}")
+    print(f"  compiled vllm over hf: {vllm['tokens_per_s'] / hf['tokens_per_s']:.2f}")
+    return vllm["tokens_per_s"] / hf["tokens_per_s"]
 
 
 if __name__ == "__main__":
