@@ -8,9 +8,10 @@ all 64 prompts (median). vLLM runs twice: eager (the default) and compiled (`enf
 false`: torch.compile, ~20 s more start-up). Last line: `vllm_over_hf_tokens_per_s=X`, compiled, at
 bfloat16; the same race at float32 is printed above it.
 
-Why bfloat16 first: it is vLLM's default data type on CPU (and the usual rollout dtype on a GPU);
-on CPUs with avx512_bf16 or AMX its kernels use the native bf16 dot products. Both engines and
-the floor load the same weights in the same dtype (what `model.dtype: bfloat16` gives a run).
+Why bfloat16 first: vLLM's CPU backend documents BF16 as its default data type, and it is the
+usual rollout dtype on a GPU; on CPUs with avx512_bf16 or AMX vLLM's kernels use the native bf16
+dot products. Both engines and the floor load the same weights in the same dtype (what
+`model.dtype: bfloat16` gives a run).
 
 Beside them, the decode floor: the same prompts through a bare loop of the model's own forward
 passes with a KV cache (prefill, then one forward and one multinomial draw per new token; no
