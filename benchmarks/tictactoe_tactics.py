@@ -9,12 +9,16 @@ the rate of a uniformly random legal cell.
     python benchmarks/tictactoe_tactics.py --model runs/x/checkpoints/step_0000020 [--view compact]
     python benchmarks/tictactoe_tactics.py --supervised-steps 1500   # learnability ceiling
     python benchmarks/tictactoe_tactics.py --scripted                # what the tactics are worth
+    python benchmarks/tictactoe_tactics.py --samples runs/x/samples.jsonl   # what RL's games teach
 
 `--supervised-steps N` trains the untrained tiny model by plain cross-entropy on the correct cell
 (win, else block, else a random legal cell) of random reachable positions, batch 32, and prints
 the probe every 250 updates (`--report-every`): how fast the model can learn the tactics when
 given the answers, an upper bound on what the reward signal of self-play can teach it in the same
-number of updates.
+number of updates. `--reinforce-steps N` trains by REINFORCE instead, on win and block positions
+with an exact reward (1 iff the sampled cell is correct): how fast a policy gradient learns the
+tactics when its reward carries no noise at all (`--start DIR` from a warm start, e.g. a run's
+`warm_start/`, so that the sampled cells are legal).
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
 
 `--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
@@ -23,12 +27,19 @@ how good the tactics must be for a win+draw target (the model's probe accuracy i
 the `opening + tactics (q)` rows, whose accuracy is q + (1 - q) x the random-move rate). The last
 row, the cell with the best odds of winning random play from there, is what
 `warm_start.keep: winners` converges to.
+
+`--samples FILE` reads a run's samples.jsonl (whole games, `logging.samples_per_step` per step),
+replays each game and, per window of `--window` steps, prints how often the trained turns took an
+available win or made a needed block, with the mean advantage those turns got against the turns
+that missed: whether the tactics are learned in the model's own games, and whether the advantage
+credits them (docs/experiments.md, TicTacToe by RL).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import random
 import sys
 import time
@@ -136,22 +147,43 @@ def print_table(table) -> None:
         print(f"{kind:<10}{mark:>5}{n:>7}{legal:>8.3f}{shown}")
 
 
-def supervised(probe: Probe, positions: list, steps: int, lr: float, batch: int, seed: int, every: int = 250) -> None:
+def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int, seed: int, every: int = 250,
+                reinforce: bool = False, start: str | None = None) -> None:
+    """Train on the tactics and print the probe every `every` updates. Supervised: cross-entropy on
+    a correct cell (win, else block, else a random legal cell) of random reachable positions.
+    `reinforce`: REINFORCE on random win and block positions, the model's own sampled cell
+    rewarded 1 if it is a correct one, else 0, minus the batch mean: a policy gradient with an
+    exact, noise-free reward, the best signal any game's outcome could give those moves."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = load_model(str(build_tiny()))
+    model = load_model(start or str(build_tiny()))
     model.train()
+    if reinforce:
+        positions_drawn = [g for g in positions if kind_and_answers(g)[0] != "other"]
+    else:
+        positions_drawn = positions
     digit = {str(i): probe.tok.convert_tokens_to_ids(str(i)) for i in range(9)}
+    cell_of = {token: int(cell) for cell, token in digit.items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     t0 = time.perf_counter()
+    acc, _ = tactic_accuracy(probe.table(model, positions))
+    print(f"update     0  tactic accuracy {acc:.3f}", flush=True)
     for step in range(1, steps + 1):
-        games = [rng.choice(positions) for _ in range(batch)]
-        targets = []
-        for g in games:
-            _, answers = kind_and_answers(g)
-            targets.append(digit[str(rng.choice(sorted(answers)))] if answers else digit[rng.choice(g.legal_actions())])
+        games = [rng.choice(positions_drawn) for _ in range(batch)]
         enc = probe.tok([probe.prompt(g) for g in games], return_tensors="pt", padding=True, add_special_tokens=False)
-        loss = torch.nn.functional.cross_entropy(model(**enc, logits_to_keep=1).logits[:, -1], torch.tensor(targets))
+        logits = model(**enc, logits_to_keep=1).logits[:, -1]
+        if reinforce:
+            logp = torch.log_softmax(logits, -1)
+            cells = torch.multinomial(logp.exp(), 1).squeeze(-1)
+            reward = torch.tensor([float(cell_of.get(c, -1) in kind_and_answers(g)[1])
+                                   for c, g in zip(cells.tolist(), games)])
+            loss = -((reward - reward.mean()) * logp.gather(1, cells[:, None]).squeeze(-1)).mean()
+        else:
+            targets = []
+            for g in games:
+                _, answers = kind_and_answers(g)
+                targets.append(digit[str(rng.choice(sorted(answers)))] if answers else digit[rng.choice(g.legal_actions())])
+            loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -240,10 +272,47 @@ def scripted_references(games: int, seed: int) -> None:
         print(f"{name:<30}{win_or_draw / (2 * games):>9.3f}{wins / (2 * games):>8.3f}")
 
 
+def replay_samples(path: Path) -> list[tuple[int, str, bool, float]]:
+    """(step, kind, correct, advantage) of every trained valid move at a win or block position in
+    the samples file, its board rebuilt by replaying each game's actions."""
+    games: dict[tuple[int, str], list[dict]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row["role"].startswith("tictactoe/"):
+            games.setdefault((row["step"], row["episode"]), []).append(row)
+    out = []
+    for (step, _), turns in games.items():
+        game = make("tictactoe")
+        game.reset(seed=0)
+        for t in sorted(turns, key=lambda r: r["turn"]):
+            if t["invalid"] or t["action"] is None or game.done:
+                continue
+            kind, answers = kind_and_answers(game)
+            if t["trained"] and t["advantage"] is not None and kind != "other":
+                out.append((step, kind, int(t["action"]) in answers, t["advantage"]))
+            game.step(t["action"])
+    return out
+
+
+def print_samples(moves: list[tuple[int, str, bool, float]], window: int) -> None:
+    print(f"{'steps':<10}{'kind':<7}{'moves':>7}{'correct':>9}{'adv if correct':>16}{'adv if missed':>15}")
+    rows: dict[tuple[int, str], list] = {}
+    for step, kind, correct, adv in moves:
+        rows.setdefault(((step - 1) // window, kind), []).append((correct, adv))
+    for (w, kind), got in sorted(rows.items()):
+        hit = [a for c, a in got if c]
+        miss = [a for c, a in got if not c]
+        mean = lambda xs: f"{sum(xs) / len(xs):+.3f}" if xs else "-"  # noqa: E731
+        print(f"{f'{w * window + 1}-{(w + 1) * window}':<10}{kind:<7}{len(got):>7}{len(hit) / len(got):>9.3f}"
+              f"{mean(hit):>16}{mean(miss):>15}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model or checkpoint directory to probe")
     p.add_argument("--supervised-steps", type=int, default=0, help="train the untrained tiny model on the answers")
+    p.add_argument("--reinforce-steps", type=int, default=0, help="REINFORCE with the exact tactic reward instead")
+    p.add_argument("--start", help="start --supervised/--reinforce-steps from this model (default: the untrained tiny)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--report-every", type=int, default=250, help="updates between probe reports")
@@ -251,17 +320,24 @@ def main() -> None:
     p.add_argument("--games", type=int, default=20_000, help="games per seat for --scripted")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--view", default="board", help="the game's observation view (the run's game_options.view)")
+    p.add_argument("--samples", type=Path, help="a run's samples.jsonl: tactics in the model's own games")
+    p.add_argument("--window", type=int, default=20, help="steps per row for --samples")
     args = p.parse_args()
-    if sum([bool(args.model), bool(args.supervised_steps), args.scripted]) != 1:
-        p.error("give exactly one of --model, --supervised-steps and --scripted")
+    if sum([bool(args.model), bool(args.supervised_steps), bool(args.reinforce_steps), args.scripted,
+            bool(args.samples)]) != 1:
+        p.error("give exactly one of --model, --supervised-steps, --reinforce-steps, --scripted and --samples")
+    if args.samples:
+        print_samples(replay_samples(args.samples), args.window)
+        return
     if args.scripted:
         scripted_references(args.games, args.seed)
         return
     _quiet_libraries()
     positions = reachable_positions(args.view)
-    if args.supervised_steps:
-        supervised(Probe(load_tokenizer(str(build_tiny()))), positions, args.supervised_steps, args.lr, args.batch, args.seed,
-                   args.report_every)
+    if args.supervised_steps or args.reinforce_steps:
+        probe = Probe(load_tokenizer(args.start or str(build_tiny())))
+        train_probe(probe, positions, args.supervised_steps or args.reinforce_steps, args.lr, args.batch, args.seed,
+                    args.report_every, reinforce=bool(args.reinforce_steps), start=args.start)
         return
     probe = Probe(load_tokenizer(args.model))
     table = probe.table(load_model(args.model), positions)
