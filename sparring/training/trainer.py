@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import random
@@ -49,6 +50,7 @@ from sparring.training.warm_start import run_sft
 from sparring.types import SamplingParams
 
 log = logging.getLogger(__name__)
+WARM_START_RECIPE = "sparring_warm_start.json"  # the settings a run directory's warm start was made by
 
 
 def seed_everything(seed: int) -> None:
@@ -243,6 +245,7 @@ class Trainer:
         """Run the SFT warm start once per run directory; later runs reuse its output."""
         out = self.run_dir / "warm_start"
         if (out / "config.json").exists():
+            self._check_warm_start_recipe(out)
             return out
         ws = self.cfg.warm_start
         model = load_model(self.base_path, "float32", device=self.cfg.model.device)  # SFT steps float32 weights
@@ -253,8 +256,29 @@ class Trainer:
                                   bf16=self.cfg.model.dtype == "bfloat16")
         self.warm_stats["perf/warm_start_s"] = time.perf_counter() - t0
         self._save_model(model, out)
+        (out / WARM_START_RECIPE).write_text(json.dumps(self._warm_start_recipe(), indent=1))
         seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
         return out
+
+    def _warm_start_recipe(self) -> dict:
+        """What the warm start's weights depend on: its settings, the run seed and the base model."""
+        m = self.cfg.model
+        return {"warm_start": self.cfg.warm_start.model_dump(mode="json"), "run.seed": self.cfg.run.seed,
+                "model.name": m.name, "model.tiny": m.tiny.model_dump(mode="json") if m.name == "tiny" else None}
+
+    def _check_warm_start_recipe(self, out: Path) -> None:
+        """A warm start left in the run directory is reused only if it was made by these settings:
+        changing `warm_start.examples` and rerunning must not silently train from the old one.
+        (A warm start without the recipe file, copied in by hand, is taken as it is.)"""
+        path = out / WARM_START_RECIPE
+        if not path.exists():
+            return
+        made, asked = _flatten(json.loads(path.read_text())), _flatten(self._warm_start_recipe())
+        changed = [f"{k}: {made.get(k)!r} there, {asked.get(k)!r} in the config"
+                   for k in sorted(set(made) | set(asked)) if made.get(k) != asked.get(k)]
+        if changed:
+            raise ValueError(f"{out} was made by other settings ({'; '.join(changed)}): delete it to run the "
+                             f"warm start again, or use another run.output_dir")
 
     def _save_model(self, model, out: Path) -> None:
         """`model` and the tokenizer to `out`, written beside it first: a kill leaves the old or the new."""
@@ -340,3 +364,14 @@ def _progress_info(stats: dict[str, float]) -> str:
     rewards = [f"{k.split('/', 1)[1]}={v:+.2f}" for k, v in stats.items() if k.startswith("reward/")]
     evals = [f"{k.split('/')[1]} vs random={v:+.3f}" for k, v in stats.items() if k.endswith("vs_random/mean_payoff")]
     return " ".join(rewards[:4] + [f"invalid={stats.get('rollout/invalid_rate', 0):.2f}"] + evals)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
