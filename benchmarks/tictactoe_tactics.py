@@ -158,10 +158,7 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
     rng = random.Random(seed)
     model = load_model(start or str(build_tiny()))
     model.train()
-    if reinforce:
-        positions_drawn = [g for g in positions if kind_and_answers(g)[0] != "other"]
-    else:
-        positions_drawn = positions
+    drawn = [g for g in positions if kind_and_answers(g)[0] != "other"] if reinforce else positions
     digit = {str(i): probe.tok.convert_tokens_to_ids(str(i)) for i in range(9)}
     cell_of = {token: int(cell) for cell, token in digit.items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -169,7 +166,7 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
     acc, _ = tactic_accuracy(probe.table(model, positions))
     print(f"update     0  tactic accuracy {acc:.3f}", flush=True)
     for step in range(1, steps + 1):
-        games = [rng.choice(positions_drawn) for _ in range(batch)]
+        games = [rng.choice(drawn) for _ in range(batch)]
         enc = probe.tok([probe.prompt(g) for g in games], return_tensors="pt", padding=True, add_special_tokens=False)
         logits = model(**enc, logits_to_keep=1).logits[:, -1]
         if reinforce:

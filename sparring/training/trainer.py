@@ -255,13 +255,14 @@ class Trainer:
                                   batch_size=ws.batch_size, seed=self.cfg.run.seed,
                                   bf16=self.cfg.model.dtype == "bfloat16")
         self.warm_stats["perf/warm_start_s"] = time.perf_counter() - t0
-        self._save_model(model, out)
-        (out / WARM_START_RECIPE).write_text(json.dumps(self._warm_start_recipe(), indent=1))
+        self._save_model(model, out, {WARM_START_RECIPE: json.dumps(self._warm_start_recipe(), indent=1)})
         seed_everything(self.cfg.run.seed)  # RL starts from the same RNG state whether or not SFT ran now
         return out
 
     def _warm_start_recipe(self) -> dict:
-        """What the warm start's weights depend on: its settings, the run seed and the base model."""
+        """What the warm start's weights depend on most: its settings, the run seed and the base model.
+        (The arenas' prompts shape its rows too; arena settings are left out, since most of them,
+        episodes or opponents, do not.)"""
         m = self.cfg.model
         return {"warm_start": self.cfg.warm_start.model_dump(mode="json"), "run.seed": self.cfg.run.seed,
                 "model.name": m.name, "model.tiny": m.tiny.model_dump(mode="json") if m.name == "tiny" else None}
@@ -280,12 +281,15 @@ class Trainer:
             raise ValueError(f"{out} was made by other settings ({'; '.join(changed)}): delete it to run the "
                              f"warm start again, or use another run.output_dir")
 
-    def _save_model(self, model, out: Path) -> None:
-        """`model` and the tokenizer to `out`, written beside it first: a kill leaves the old or the new."""
+    def _save_model(self, model, out: Path, extra: dict[str, str] | None = None) -> None:
+        """`model`, the tokenizer and `extra` files (name -> text) to `out`, written beside it first:
+        a kill leaves the old or the new."""
         tmp = out.with_name(f".{out.name}_tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         self.tokenizer.save_pretrained(tmp)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
 
