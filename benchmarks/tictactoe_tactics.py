@@ -18,7 +18,9 @@ given the answers, an upper bound on what the reward signal of self-play can tea
 number of updates. `--reinforce-steps N` trains by REINFORCE instead, on win and block positions
 with an exact reward (1 iff the sampled cell is correct): how fast a policy gradient learns the
 tactics when its reward carries no noise at all (`--start DIR` from a warm start, e.g. a run's
-`warm_start/`, so that the sampled cells are legal).
+`warm_start/`, so that the sampled cells are legal). `--group K --advantage maxrl` (or grpo,
+dr_grpo) samples each position K times and turns the rewards into advantages within those groups:
+whether a per-position estimator (MaxRL's 1 / success rate) gets further than the batch baseline.
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
 
 `--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
@@ -55,6 +57,7 @@ from sparring.agents.roles import seat_roles  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
 from sparring.environments import make  # noqa: E402
 from sparring.environments.tictactoe import LINES  # noqa: E402
+from sparring.training.advantages import Estimator  # noqa: E402
 from sparring.types import SamplingParams  # noqa: E402
 
 
@@ -148,12 +151,15 @@ def print_table(table) -> None:
 
 
 def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int, seed: int, every: int = 250,
-                reinforce: bool = False, start: str | None = None) -> None:
+                reinforce: bool = False, start: str | None = None, group: int = 1, advantage: str = "batch") -> None:
     """Train on the tactics and print the probe every `every` updates. Supervised: cross-entropy on
     a correct cell (win, else block, else a random legal cell) of random reachable positions.
     `reinforce`: REINFORCE on random win and block positions, the model's own sampled cell
     rewarded 1 if it is a correct one, else 0, minus the batch mean: a policy gradient with an
-    exact, noise-free reward, the best signal any game's outcome could give those moves."""
+    exact, noise-free reward, the best signal any game's outcome could give those moves.
+    `group` > 1 samples each drawn position that many times (batch / group positions) and
+    `advantage` names how the rewards become advantages: "batch" (minus the batch mean) or a
+    group estimator of the registry over the positions' groups (grpo, dr_grpo, maxrl)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = load_model(start or str(build_tiny()))
@@ -166,7 +172,7 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
     acc, _ = tactic_accuracy(probe.table(model, positions))
     print(f"update     0  tactic accuracy {acc:.3f}", flush=True)
     for step in range(1, steps + 1):
-        games = [rng.choice(drawn) for _ in range(batch)]
+        games = [g for g in (rng.choice(drawn) for _ in range(batch // group)) for _ in range(group)]
         enc = probe.tok([probe.prompt(g) for g in games], return_tensors="pt", padding=True, add_special_tokens=False)
         logits = model(**enc, logits_to_keep=1).logits[:, -1]
         if reinforce:
@@ -174,7 +180,9 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
             cells = torch.multinomial(logp.exp(), 1).squeeze(-1)
             reward = torch.tensor([float(cell_of.get(c, -1) in kind_and_answers(g)[1])
                                    for c, g in zip(cells.tolist(), games)])
-            loss = -((reward - reward.mean()) * logp.gather(1, cells[:, None]).squeeze(-1)).mean()
+            adv = reward - reward.mean() if advantage == "batch" else \
+                Estimator(advantage)(reward, groups=[i // group for i in range(len(games))])
+            loss = -(adv * logp.gather(1, cells[:, None]).squeeze(-1)).mean()
         else:
             targets = []
             for g in games:
@@ -310,6 +318,9 @@ def main() -> None:
     p.add_argument("--supervised-steps", type=int, default=0, help="train the untrained tiny model on the answers")
     p.add_argument("--reinforce-steps", type=int, default=0, help="REINFORCE with the exact tactic reward instead")
     p.add_argument("--start", help="start --supervised/--reinforce-steps from this model (default: the untrained tiny)")
+    p.add_argument("--group", type=int, default=1, help="--reinforce-steps: samples per drawn position")
+    p.add_argument("--advantage", default="batch", choices=["batch", "grpo", "dr_grpo", "maxrl"],
+                   help="--reinforce-steps: batch-mean baseline, or a group estimator over --group samples")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--report-every", type=int, default=250, help="updates between probe reports")
@@ -334,7 +345,8 @@ def main() -> None:
     if args.supervised_steps or args.reinforce_steps:
         probe = Probe(load_tokenizer(args.start or str(build_tiny())))
         train_probe(probe, positions, args.supervised_steps or args.reinforce_steps, args.lr, args.batch, args.seed,
-                    args.report_every, reinforce=bool(args.reinforce_steps), start=args.start)
+                    args.report_every, reinforce=bool(args.reinforce_steps), start=args.start, group=args.group,
+                    advantage=args.advantage)
         return
     probe = Probe(load_tokenizer(args.model))
     table = probe.table(load_model(args.model), positions)

@@ -400,8 +400,8 @@ class AdvantageConfig(_Strict):
     """Sequence-level advantages: one estimator per role, from the estimator registry."""
 
     estimator: EstimatorName = "rae"
-    """Default estimator for every role: rae, grpo, dr_grpo, trr_plus_plus, reinforce_pp, reinforce,
-    or one registered with sparring.training.advantages.register_estimator."""
+    """Default estimator for every role: rae, grpo, dr_grpo, maxrl, trr_plus_plus, reinforce_pp,
+    reinforce, gae, or one registered with sparring.training.advantages.register_estimator."""
     per_role: dict[str, EstimatorName] = {}
     """Estimator overrides by role name."""
     rae_alpha: float = Field(0.95, ge=0.0, le=1.0)
@@ -713,7 +713,7 @@ class ExperimentConfig(_Strict):
             bad = sorted(self.advantages.used() & set(NORMALISING))
             if bad:
                 raise ValueError(f"credit.baseline: state compares returns in reward units, but {bad} divide "
-                                 "advantages by a standard deviation (a rare state would keep the normalised "
+                                 "advantages by a standard deviation or mean (a rare state would keep the normalised "
                                  "advantage, a recurring one a raw return difference); use rae, dr_grpo or "
                                  "reinforce for those roles, or credit.baseline: sequence")
         return self

@@ -14,7 +14,8 @@ sandbox runs issued concurrently):
                the solve phase: per task type `episodes_per_step` solver tasks, this step's new
                tasks first (valid proposals the buffer did not hold yet, each once: a proposer
                repeating one task must not fill the solve batch with it), topped up with
-               recency-weighted buffer samples; these solver turns are trained. [generation]
+               recency-weighted buffer samples; these solver turns are trained, each task
+               answered `solver_samples` times (one group).                   [generation]
   D. check     answers are checked (deduction by value, abduction and induction by running code
                in the sandbox) and rewards assigned (rewards.py).                  [sandbox]
 
@@ -23,9 +24,11 @@ untrained rounds of A and B until every buffer holds a seed set, after a seed fi
 
 Every trained turn is its own single-player `Episode` with role `<task>/proposer` or
 `<task>/solver`, so credit's baseline key (arena, role) gives TRR++ its six (task, role)
-baselines. Every trained turn answers a prompt of its own (one solve per task, references
-sampled per proposal), so the arena declares no GRPO groups: grpo normalises per (task, role) as
-TRR++ does. A malformed answer is a counted outcome with the format penalty: its
+baselines. With `solver_samples: 1` (the paper) every trained turn answers a prompt of its own (one
+solve per task, references sampled per proposal), so the arena declares no GRPO groups: grpo
+normalises per (task, role) as TRR++ does. With K > 1 the K answers to one solve-phase task are
+one group (`Episode.group`), for a group estimator of the solver roles (grpo, dr_grpo, maxrl);
+proposer turns still have none. A malformed answer is a counted outcome with the format penalty: its
 turn is marked `invalid` and the episode's `forfeit` is 0, so credit trains it with that penalty
 (it is never retried). A failure of the sandbox itself ("sandbox_error") is no verdict on the model: that
 proposal or answer is counted (`az/untrained_turns`) but its turn is not trainable, and a
@@ -93,6 +96,7 @@ class _Solve:
     task: SolverTask
     seed: int
     owner: _Proposal | None = None
+    group: int | None = None  # solve phase with solver_samples > 1: the seed of the group's first answer
     turn: Turn | None = None
     answer: str | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -245,11 +249,14 @@ class AbsoluteZeroArena(Arena):
             if p.entry is not None:
                 task = tasks.solver_task(p.entry)
                 out += [_Solve(task, p.seed, owner=p) for _ in range(self.cfg.mc_samples)]
-        budget = len(seeds)
+        k = self.cfg.solver_samples
+        n_tasks = -(-len(seeds) // k)  # the trained answers stay one per seed, k to a task
         for t in self.cfg.task_types:  # the solve phase: this step's valid proposals, then the buffer
-            fresh = [p.entry for p in props if p.task == t and p.added][:budget]  # new tasks, each once
-            picked = fresh + self.buffers[t].sample(rng, budget - len(fresh))
-            out += [_Solve(tasks.solver_task(e), seed) for e, seed in zip(picked, seeds)]
+            fresh = [p.entry for p in props if p.task == t and p.added][:n_tasks]  # new tasks, each once
+            picked = fresh + self.buffers[t].sample(rng, n_tasks - len(fresh))
+            answers = [e for e in picked for _ in range(k)]
+            out += [_Solve(tasks.solver_task(e), seed, group=seeds[i - i % k] if k > 1 else None)
+                    for i, (e, seed) in enumerate(zip(answers, seeds))]
         return out
 
     async def _check(self, solves: list[_Solve], turns: Sequence[Turn]) -> int:
@@ -317,7 +324,7 @@ class AbsoluteZeroArena(Arena):
                 "task_step": s.task.step}
         turn = s.turn if trained else replace(s.turn, trainable=False)
         return Episode(self.name, s.task.task, s.seed, [turn], [reward], [self.roles[(s.task.task, "solver")].name], meta,
-                       forfeit=0 if s.turn.invalid else None)
+                       forfeit=0 if s.turn.invalid else None, group=s.group)
 
     # ----- metrics ------------------------------------------------------------------------------
     def metrics(self, episodes: Sequence[Episode]) -> dict[str, float]:

@@ -69,6 +69,26 @@ def dr_grpo(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
     return _group_normalise(rewards, groups, scale=False)
 
 
+def maxrl(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
+    """(r - mean_g) / p_g within each group: MaxRL (Tajwar et al. 2026, arXiv 2602.02710).
+
+    p_g is the group's success rate, the mean of its rewards clipped to [0, 1] (a penalty counts as
+    a failure; for 0/1 rewards p_g is mean_g, the paper's estimator). The expected update is then
+    close to the gradient of log p, where GRPO's and Dr.GRPO's is the gradient of p: p x smaller, so
+    a prompt the model rarely solves gets little push exactly when it needs one; here it gets 1/p.
+    Use it when rewards are pass/fail (answers checked right or wrong) and groups hold several
+    answers to one prompt. A group without a success gets advantages 0 (the paper's no-success
+    rule), as does a lone member."""
+    rewards = _check(rewards, groups)
+    adv = torch.zeros_like(rewards)
+    for idx in _members(groups).values():
+        r = rewards[idx]
+        success = float(r.clamp(0.0, 1.0).mean())
+        if len(idx) > 1 and success > EPS:
+            adv[idx] = (r - r.mean()) / success
+    return adv
+
+
 def trr_plus_plus(rewards: torch.Tensor, keys: Sequence[Hashable]) -> torch.Tensor:
     """Task-relative REINFORCE++ (Absolute Zero): normalise within each (task, role) key."""
     return _group_normalise(rewards, keys, scale=True)
@@ -285,8 +305,8 @@ def estimator_is_turn_level(name: str) -> bool:
     return "values" in _wanted_args(name, _ESTIMATORS.get(name))
 
 
-# Built-ins that divide by a standard deviation: their advantages are not in reward units.
-NORMALISING = ("grpo", "trr_plus_plus", "reinforce_pp")
+# Built-ins that divide by a standard deviation or mean: their advantages are not in reward units.
+NORMALISING = ("grpo", "maxrl", "trr_plus_plus", "reinforce_pp")
 
 
 class Estimator:
@@ -327,6 +347,6 @@ class Estimator:
             self.fn.load_state_dict(d)
 
 
-for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("trr_plus_plus", trr_plus_plus),
+for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("maxrl", maxrl), ("trr_plus_plus", trr_plus_plus),
                     ("reinforce_pp", reinforce_pp), ("reinforce", reinforce), ("gae", GAE)):
     register_estimator(_name)(_obj)

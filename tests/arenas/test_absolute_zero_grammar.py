@@ -164,3 +164,35 @@ def test_a_repeated_proposal_is_solved_once_in_the_solve_phase():
     for task in ("deduction", "abduction"):
         steps = sorted(e.metadata["task_step"] for e in solves if e.roles[0] == f"{task}/solver")
         assert steps == [-1, 0]  # the new task once (proposed at step 0), then a seed from the buffer
+
+
+def test_solver_samples_answer_each_solve_task_as_one_group():
+    """solver_samples: 2 with 4 seeds: per task type 2 solve tasks, each answered twice, the two
+    answers one group (same prompt, same Episode.group); proposers declare no group; the trained
+    answers per step stay one per seed. solver_samples: 1 (the paper) declares no groups."""
+
+    def answer(role, obs):  # the answer names its prompt, so equal texts mean one prompt
+        if role.endswith("proposer"):
+            return IN
+        tag = "output" if "deduction" in role else "input"
+        return f"<{tag}>{sum(map(ord, obs)) % 997}</{tag}>"
+
+    def play(k):
+        async def go():
+            arena = arena_with(cfg(solver_samples=k, episodes_per_step=4, mc_samples=1), Script(answer))
+            try:
+                return await arena.play_step(0, [1, 2, 3, 4])
+            finally:
+                await arena.aclose()
+
+        return asyncio.run(go())
+
+    episodes = play(2)
+    assert all(e.group is None for e in episodes if e.roles[0].endswith("proposer"))
+    for task in ("deduction", "abduction"):
+        solves = [e for e in episodes if e.roles[0] == f"{task}/solver"]
+        assert [e.seed for e in solves] == [1, 2, 3, 4]
+        assert [e.group for e in solves] == [1, 1, 3, 3]
+        texts = [e.turns[0].text for e in solves]
+        assert texts[0] == texts[1] and texts[2] == texts[3] and texts[0] != texts[2]
+    assert all(e.group is None for e in play(1))

@@ -43,6 +43,50 @@ def test_dr_grpo_hand_computed():
     close(A.dr_grpo(torch.tensor(REWARDS), GROUPS), DR_GRPO_EXPECTED)
 
 
+def test_maxrl_hand_computed():
+    # group a = [1, 0]: mean 0.5, success rate 0.5 -> (1 - 0.5) / 0.5 = 1, -1
+    # group b = [0, 1, 2]: mean 1, success rate mean(0, 1, 1) = 2/3 -> -1.5, 0, 1.5
+    close(A.maxrl(torch.tensor(REWARDS), GROUPS), [1.0, -1.0, -1.5, 0.0, 1.5])
+
+
+def test_maxrl_gives_no_advantage_without_a_success():
+    # group a: no success (a penalty and a failure); c: a lone member
+    r = torch.tensor([0.0, -0.5, 1.0])
+    close(A.maxrl(r, ["a", "a", "c"]), [0.0] * 3)
+
+
+def test_maxrl_counts_penalties_as_failures():
+    # AZR's code scheme: right 1, wrong -0.5. [1, -0.5, -0.5, -0.5]: mean -0.125, success rate 1/4
+    # -> (r + 0.125) * 4 = 4.5, -1.5, -1.5, -1.5 (a 0/1 group [1, 0, 0, 0] gives 3, -1, -1, -1)
+    close(A.maxrl(torch.tensor([1.0, -0.5, -0.5, -0.5]), ["g"] * 4), [4.5, -1.5, -1.5, -1.5])
+    close(A.maxrl(torch.tensor([1.0, 0.0, 0.0, 0.0]), ["g"] * 4), [3.0, -1.0, -1.0, -1.0])
+
+
+def test_maxrl_follows_the_gradient_of_log_success_rate():
+    """Exact expectation over every group of N answers from a 3-way softmax, success = action 0:
+    MaxRL's per-group gradient (1/N) sum_i A_i grad log pi(y_i) averages to
+    c grad log p, c = 1 - (1 - p)^N - p (1 - p)^(N - 1): the mean over successes is unbiased for
+    the order-N truncation of maximum likelihood, (1 - (1 - p)^N) grad log p, and the no-success
+    rule drops the centring term of all-fail groups, the last term. Centring alone (dr_grpo) gives
+    (1 - 1/N) grad p: p times smaller, so a rarely solved prompt gets little."""
+    import itertools
+
+    logits = torch.tensor([-1.0, 0.5, 0.2])
+    pi = torch.softmax(logits, 0)
+    p, n = float(pi[0]), 4
+    grad_logpi = torch.eye(3) - pi  # row y: d log pi(y) / d logits
+    expected = {"maxrl": torch.zeros(3), "dr_grpo": torch.zeros(3)}
+    for ys in itertools.product(range(3), repeat=n):
+        prob = float(torch.prod(pi[list(ys)]))
+        rewards = torch.tensor([float(y == 0) for y in ys])
+        for name in expected:
+            adv = getattr(A, name)(rewards, ["g"] * n)
+            expected[name] += prob * (adv[:, None] * grad_logpi[list(ys)]).sum(0) / n
+    c = 1 - (1 - p) ** n - p * (1 - p) ** (n - 1)
+    torch.testing.assert_close(expected["maxrl"], c * grad_logpi[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(expected["dr_grpo"], (1 - 1 / n) * p * grad_logpi[0], atol=1e-5, rtol=1e-4)
+
+
 def test_trr_plus_plus_hand_computed_with_tuple_keys():
     keys = [("task1", "proposer"), ("task1", "proposer"), ("task1", "solver"), ("task1", "solver"), ("task1", "solver")]
     close(A.trr_plus_plus(torch.tensor(REWARDS), keys), GRPO_EXPECTED)
@@ -127,7 +171,7 @@ def test_rae_state_dict_round_trip_through_json():
     close(other(more, keys), rae(more, keys).tolist())
 
 
-@pytest.mark.parametrize("fn", [A.grpo, A.dr_grpo, A.trr_plus_plus, A.RAE(0.9)])
+@pytest.mark.parametrize("fn", [A.grpo, A.dr_grpo, A.maxrl, A.trr_plus_plus, A.RAE(0.9)])
 def test_labelled_estimators_validate_input(fn):
     with pytest.raises(ValueError):
         fn(torch.zeros(2, 2), ["a", "b"])
@@ -176,7 +220,7 @@ def test_assigner_rae_alpha_one_equals_reinforce_assigner():
 
 
 def test_estimator_names_are_the_contract():
-    assert {"rae", "grpo", "dr_grpo", "trr_plus_plus", "reinforce_pp", "reinforce"} <= set(A.estimator_names())
+    assert {"rae", "grpo", "dr_grpo", "maxrl", "trr_plus_plus", "reinforce_pp", "reinforce"} <= set(A.estimator_names())
     with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'.*registered"):
         AdvantageConfig(estimator="ppo")
     with pytest.raises(ValueError, match=r"per_role\.solo\n.*unknown advantage estimator 'ppo'"):
