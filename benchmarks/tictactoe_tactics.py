@@ -20,7 +20,8 @@ with an exact reward (1 iff the sampled cell is correct): how fast a policy grad
 tactics when its reward carries no noise at all (`--start DIR` from a warm start, e.g. a run's
 `warm_start/`, so that the sampled cells are legal). `--group K --advantage maxrl` (or grpo,
 dr_grpo) samples each position K times and turns the rewards into advantages within those groups:
-whether a per-position estimator (MaxRL's 1 / success rate) gets further than the batch baseline.
+whether a per-position estimator (MaxRL's 1 / success rate) gets further than the batch baseline;
+`--advantage batch_ipw` divides the batch baseline's positive advantages by P(sampled cell) instead.
 The last line is `tictactoe_tactic_accuracy=...` (win and block positions together).
 
 `--scripted` plays scripted players against uniform random (`--games` per seat) and prints their
@@ -180,9 +181,14 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
             cells = torch.multinomial(logp.exp(), 1).squeeze(-1)
             reward = torch.tensor([float(cell_of.get(c, -1) in kind_and_answers(g)[1])
                                    for c, g in zip(cells.tolist(), games)])
-            adv = reward - reward.mean() if advantage == "batch" else \
-                Estimator(advantage)(reward, groups=[i // group for i in range(len(games))])
-            loss = -(adv * logp.gather(1, cells[:, None]).squeeze(-1)).mean()
+            taken = logp.gather(1, cells[:, None]).squeeze(-1)
+            if advantage in ("batch", "batch_ipw"):
+                adv = reward - reward.mean()
+                if advantage == "batch_ipw":  # positive advantages / P(sampled cell), at most x10
+                    adv = torch.where(adv > 0, adv / taken.detach().exp().clamp(min=0.1), adv)
+            else:
+                adv = Estimator(advantage)(reward, groups=[i // group for i in range(len(games))])
+            loss = -(adv * taken).mean()
         else:
             targets = []
             for g in games:
@@ -319,7 +325,7 @@ def main() -> None:
     p.add_argument("--reinforce-steps", type=int, default=0, help="REINFORCE with the exact tactic reward instead")
     p.add_argument("--start", help="start --supervised/--reinforce-steps from this model (default: the untrained tiny)")
     p.add_argument("--group", type=int, default=1, help="--reinforce-steps: samples per drawn position")
-    p.add_argument("--advantage", default="batch", choices=["batch", "grpo", "dr_grpo", "maxrl"],
+    p.add_argument("--advantage", default="batch", choices=["batch", "batch_ipw", "grpo", "dr_grpo", "maxrl"],
                    help="--reinforce-steps: batch-mean baseline, or a group estimator over --group samples")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch", type=int, default=32)
