@@ -70,7 +70,7 @@ def dr_grpo(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
 
 
 def maxrl(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
-    """(r - mean_g) / p_g within each group: MaxRL (Tajwar et al. 2026, arXiv 2602.02710).
+    """(r - mean_g) / p_g within each group: MaxRL (Maximum Likelihood RL, arXiv 2602.02710).
 
     p_g is the group's success rate, the mean of its rewards clipped to [0, 1] (a penalty counts as
     a failure; for 0/1 rewards p_g is mean_g, the paper's estimator). The expected update is then
