@@ -169,6 +169,8 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
     digit = {str(i): probe.tok.convert_tokens_to_ids(str(i)) for i in range(9)}
     cell_of = {token: int(cell) for cell, token in digit.items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    estimator = None if advantage in ("batch", "batch_ipw") else Estimator(advantage)
+    groups = [i // group for i in range(batch // group * group)]
     t0 = time.perf_counter()
     acc, _ = tactic_accuracy(probe.table(model, positions))
     print(f"update     0  tactic accuracy {acc:.3f}", flush=True)
@@ -182,12 +184,12 @@ def train_probe(probe: Probe, positions: list, steps: int, lr: float, batch: int
             reward = torch.tensor([float(cell_of.get(c, -1) in kind_and_answers(g)[1])
                                    for c, g in zip(cells.tolist(), games)])
             taken = logp.gather(1, cells[:, None]).squeeze(-1)
-            if advantage in ("batch", "batch_ipw"):
+            if estimator is not None:
+                adv = estimator(reward, groups=groups)
+            else:
                 adv = reward - reward.mean()
                 if advantage == "batch_ipw":  # positive advantages / P(sampled cell), at most x10
                     adv = torch.where(adv > 0, adv / taken.detach().exp().clamp(min=0.1), adv)
-            else:
-                adv = Estimator(advantage)(reward, groups=[i // group for i in range(len(games))])
             loss = -(adv * taken).mean()
         else:
             targets = []

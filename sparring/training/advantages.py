@@ -45,7 +45,9 @@ def _members(labels: Sequence[Hashable]) -> dict[Hashable, list[int]]:
     return out
 
 
-def _group_normalise(rewards, labels, scale: bool) -> torch.Tensor:
+def _group_normalise(rewards, labels, scale=None) -> torch.Tensor:
+    """r - mean within each group, divided by `scale(group rewards)` when given; a group whose
+    scale is None, or a lone member, gets 0."""
     rewards = _check(rewards, labels)
     adv = torch.zeros_like(rewards)
     for idx in _members(labels).values():
@@ -53,20 +55,33 @@ def _group_normalise(rewards, labels, scale: bool) -> torch.Tensor:
             continue  # a lone member has no baseline to compare with
         r = rewards[idx]
         a = r - r.mean()
-        if scale:
-            a = a / (r.std() + EPS)
+        if scale is not None:
+            divisor = scale(r)
+            if divisor is None:
+                continue
+            a = a / divisor
         adv[idx] = a
     return adv
 
 
+def _std(r: torch.Tensor) -> torch.Tensor:
+    return r.std() + EPS
+
+
+def _success_rate(r: torch.Tensor) -> float | None:
+    """Mean of the rewards clipped to [0, 1]; None without a success."""
+    success = float(r.clamp(0.0, 1.0).mean())
+    return success if success > EPS else None
+
+
 def grpo(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
     """(r - mean_g) / (std_g + eps) within each group (GRPO)."""
-    return _group_normalise(rewards, groups, scale=True)
+    return _group_normalise(rewards, groups, scale=_std)
 
 
 def dr_grpo(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
     """r - mean_g: GRPO without the std division that biases towards easy/hard groups."""
-    return _group_normalise(rewards, groups, scale=False)
+    return _group_normalise(rewards, groups)
 
 
 def maxrl(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
@@ -79,19 +94,12 @@ def maxrl(rewards: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
     Use it when rewards are pass/fail (answers checked right or wrong) and groups hold several
     answers to one prompt. A group without a success gets advantages 0 (the paper's no-success
     rule), as does a lone member."""
-    rewards = _check(rewards, groups)
-    adv = torch.zeros_like(rewards)
-    for idx in _members(groups).values():
-        r = rewards[idx]
-        success = float(r.clamp(0.0, 1.0).mean())
-        if len(idx) > 1 and success > EPS:
-            adv[idx] = (r - r.mean()) / success
-    return adv
+    return _group_normalise(rewards, groups, scale=_success_rate)
 
 
 def trr_plus_plus(rewards: torch.Tensor, keys: Sequence[Hashable]) -> torch.Tensor:
     """Task-relative REINFORCE++ (Absolute Zero): normalise within each (task, role) key."""
-    return _group_normalise(rewards, keys, scale=True)
+    return _group_normalise(rewards, keys, scale=_std)
 
 
 def reinforce_pp(rewards: torch.Tensor) -> torch.Tensor:
@@ -347,6 +355,7 @@ class Estimator:
             self.fn.load_state_dict(d)
 
 
-for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("maxrl", maxrl), ("trr_plus_plus", trr_plus_plus),
-                    ("reinforce_pp", reinforce_pp), ("reinforce", reinforce), ("gae", GAE)):
+for _name, _obj in (("rae", RAE), ("grpo", grpo), ("dr_grpo", dr_grpo), ("maxrl", maxrl),
+                    ("trr_plus_plus", trr_plus_plus), ("reinforce_pp", reinforce_pp), ("reinforce", reinforce),
+                    ("gae", GAE)):
     register_estimator(_name)(_obj)
