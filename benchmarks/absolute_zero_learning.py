@@ -20,7 +20,14 @@ solve rate was strictly between 0 and 1. 95% Wilson intervals. The last line is
 The warm start is supervised learning on scripted format targets; only the gain over the control
 is credited to reinforcement learning.
 
+`--supervised N` runs no RL: it fine-tunes the warm-started model by supervised learning on the
+right answers of N solver tasks (deduction and abduction, programs from the training split, never
+held out) and prints `azr_supervised_heldout_gain=X`, that model's held-out accuracy minus the warm
+start's. It is a yardstick for the RL gain, not an RL result: how much N right answers, handed
+over, teach this model about held-out programs.
+
     python benchmarks/absolute_zero_learning.py [--seed N] [--steps N] [--heldout N] [--set key=value ...]
+    python benchmarks/absolute_zero_learning.py --supervised 8000 [--supervised-epochs 1]
 """
 
 from __future__ import annotations
@@ -36,11 +43,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sparring.agents.models import load_model, load_tokenizer  # noqa: E402
+from sparring.arenas.absolute_zero_roles import make_roles  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
 from sparring.config import EvalConfig, load_config  # noqa: E402
-from sparring.environments.absolute_zero import grammar  # noqa: E402
+from sparring.environments.absolute_zero import grammar, tasks  # noqa: E402
 from sparring.environments.verification.stats import wilson  # noqa: E402
 from sparring.training.trainer import Trainer  # noqa: E402
+from sparring.training.warm_start import run_sft  # noqa: E402
+from sparring.types import SamplingParams  # noqa: E402
 
 TASKS = ("deduction", "abduction")
 
@@ -55,6 +66,48 @@ def heldout_set(count: int, seed: int, fraction: float) -> list:
     rng = random.Random(f"heldout/{seed}")
     per_task = count // len(TASKS)
     return [e for t in TASKS for e in grammar.triplets(rng, per_task, "heldout", fraction, task=t)]
+
+
+def answer_rows(cfg, count: int, seed: int, tokenizer) -> list[dict]:
+    """SFT rows of `count` solver tasks (half deduction, half abduction; training-split programs)
+    whose completions are the right answers, in the solver roles' own prompts and format."""
+    arena = cfg.arenas[0]
+    roles = make_roles(arena, SamplingParams(), tokenizer)
+    rng = random.Random(f"supervised/{seed}")
+    rows = []
+    for t in TASKS:
+        for entry in grammar.triplets(rng, count // len(TASKS), "train", arena.grammar.heldout_fraction,
+                                      arena.grammar.max_depth, task=t):
+            task, role = tasks.solver_task(entry), roles[(t, "solver")]
+            rows.append(role.sft_row(task.prompt(), role.format_answer(tasks.answer_text(task))))
+    rng.shuffle(rows)
+    return rows
+
+
+def supervised_yardstick(args, base, common: list[str], out: Path, start: dict, n: int, name: str) -> None:
+    """Fine-tune the warm start on right answers (supervised); print its held-out accuracy."""
+    warm = out / "trained" / "warm_start"
+    model, tokenizer = load_model(str(warm), device=base.model.device), load_tokenizer(str(warm))
+    rows = answer_rows(base, args.supervised, args.seed, tokenizer)
+    t0 = time.perf_counter()
+    stats = run_sft(model, tokenizer, rows, epochs=args.supervised_epochs, learning_rate=args.supervised_lr,
+                    batch_size=base.warm_start.batch_size, seed=args.seed)
+    sft_s = time.perf_counter() - t0
+    model.save_pretrained(out / "supervised")
+    tokenizer.save_pretrained(out / "supervised")
+    cfg = load_config(args.config, [*args.set, *common, f"run.output_dir={out / 'supervised_run'}",
+                                    f"model.name={out / 'supervised'}", "warm_start.enabled=false"])
+    probe = Trainer(cfg, show_progress=False)
+    after = measure(probe)
+    probe.close()
+    print(json.dumps({"seed": args.seed, "heldout": n, "start": start, "supervised": after, "rows": len(rows),
+                      "epochs": args.supervised_epochs, "sft_loss": stats["warm_start/loss"], "sft_s": round(sft_s)}))
+    print(f"\n{'greedy held-out accuracy':<34}{'all':>8}  {'95% CI':<16}  per task    ({n} held-out triplets)")
+    print(line("format warm start (SFT)", start, n, name))
+    print(line(f"+ SFT on {len(rows)} right answers", after, n, name))
+    print(f"supervised learning on the right answers, not RL ({args.supervised_epochs:g} epochs, {sft_s:.0f}s)")
+    gain = after[f"eval/{name}/heldout_accuracy"] - start[f"eval/{name}/heldout_accuracy"]
+    print(f"azr_supervised_heldout_gain={gain:.3f}")
 
 
 def measure(trainer: Trainer) -> dict[str, float]:
@@ -99,6 +152,10 @@ def main() -> None:
     p.add_argument("--heldout", type=int, default=240, help="held-out triplets (half deduction, half abduction)")
     p.add_argument("--out", default=None, help="directory for both runs (default: a temp dir)")
     p.add_argument("--set", action="append", default=[], help="extra config overrides (both runs)")
+    p.add_argument("--supervised", type=int, default=0, metavar="N",
+                   help="no RL: supervised learning on N right answers from the warm start (a yardstick)")
+    p.add_argument("--supervised-epochs", type=float, default=1.0)
+    p.add_argument("--supervised-lr", type=float, default=1e-3)
     args = p.parse_args()
     _quiet_libraries()
     out = Path(args.out or tempfile.mkdtemp(prefix="azr-learning-"))
@@ -114,6 +171,11 @@ def main() -> None:
     trainer = Trainer(trained_cfg, show_progress=False)  # builds the model, the seed set, the warm start
     setup_s = time.perf_counter() - t0
     start = measure(trainer)
+    name = trained_cfg.arenas[0].name
+    if args.supervised:
+        trainer.close()
+        supervised_yardstick(args, base, common, out, start, len(held), name)
+        return
     t1 = time.perf_counter()
     trainer.train()
     rl_s = time.perf_counter() - t1
@@ -130,7 +192,6 @@ def main() -> None:
     control_s = time.perf_counter() - t2
     held_control = measure(control)
     control.close()
-    name = trained_cfg.arenas[0].name
     trained_records, control_records = run_metrics(out / "trained"), run_metrics(out / "control")
     early = rates(trained_records, 1, max(1, steps // 10))
     late = rates(trained_records, steps - max(1, steps // 10) + 1, steps)
