@@ -84,9 +84,8 @@ def answer_rows(cfg, count: int, seed: int, tokenizer) -> list[dict]:
     return rows
 
 
-def supervised_yardstick(args, base, common: list[str], out: Path, start: dict, n: int, name: str) -> None:
-    """Fine-tune the warm start on right answers (supervised); print its held-out accuracy."""
-    warm = out / "trained" / "warm_start"
+def supervised_yardstick(args, base, common: list[str], out: Path, warm: Path, start: dict, n: int, name: str) -> None:
+    """Fine-tune the starting model `warm` on right answers (supervised); print its held-out accuracy."""
     model, tokenizer = load_model(str(warm), device=base.model.device), load_tokenizer(str(warm))
     rows = answer_rows(base, args.supervised, args.seed, tokenizer)
     t0 = time.perf_counter()
@@ -174,7 +173,8 @@ def main() -> None:
     name = trained_cfg.arenas[0].name
     if args.supervised:
         trainer.close()
-        supervised_yardstick(args, base, common, out, start, len(held), name)
+        warm = out / "trained" / "warm_start" if trained_cfg.warm_start.enabled else Path(trainer.base_path)
+        supervised_yardstick(args, base, common, out, warm, start, len(held), name)
         return
     t1 = time.perf_counter()
     trainer.train()
