@@ -9,10 +9,15 @@ reads the answer texts its own way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sparring.agents.roles import Role
+from sparring.sandbox import Sandbox
+
+Report = TypeVar("Report")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,26 @@ async def collect_answers(policy, questions: Sequence[tuple[Role, str]], samples
     flat = await asyncio.gather(*(ask(role, obs) for role, obs in questions
                                   for _ in range(samples)))
     return [list(flat[i * samples:(i + 1) * samples]) for i in range(len(questions))]
+
+
+async def answer_then_execute(policy, questions: Sequence[tuple[Role, str]], samples: int, sandbox,
+                              score: Callable[[list[list[Answer]], object], Report]) -> Report:
+    """Collect ``samples`` answers per question, then ``score(answers, sandbox)`` in a worker
+    thread (its sandbox calls block) and set the report's ``generate_s``. The code benchmarks'
+    shared shape; with ``sandbox`` None a local one is made for the call and closed after it."""
+    t0 = time.perf_counter()
+    answers = await collect_answers(policy, questions, samples)
+    generate_s = time.perf_counter() - t0
+    own = sandbox is None
+    if own:
+        sandbox = Sandbox(backend="local")
+    try:
+        report = await asyncio.to_thread(score, answers, sandbox)
+    finally:
+        if own:
+            sandbox.close()
+    report.generate_s = generate_s
+    return report
 
 
 def sample_count(items: int, answers: Sequence[Sequence], ks: Sequence[int], noun: str = "question") -> int:

@@ -28,7 +28,6 @@ triplets against a training buffer (keep export files apart yourself).
 from __future__ import annotations
 
 import ast
-import asyncio
 import concurrent.futures
 import json
 import math
@@ -43,7 +42,7 @@ from typing import Any
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
 from sparring.environments.absolute_zero.checks import parse_model_text
-from sparring.evals.answers import collect_answers
+from sparring.evals.answers import answer_then_execute
 from sparring.types import SamplingParams
 
 TASKS = ("deduction", "abduction")
@@ -286,22 +285,9 @@ async def evaluate(policy, triplets: Sequence[Triplet], *, samples: int = 1,
                    timeout_s: float = 5.0) -> CodeReasoningReport:
     """Ask ``policy`` every question ``samples`` times (concurrently), then score."""
     roles = {task: reasoning_role(task, max_new_tokens, temperature) for task in TASKS}
-    t0 = time.perf_counter()
-    answers = await collect_answers(policy, [(roles[t.task], t.observation()) for t in triplets],
-                                    samples)
-    generate_s = time.perf_counter() - t0
-    own = sandbox is None
-    if own:
-        from sparring.sandbox import Sandbox
-
-        sandbox = Sandbox(backend="local")
-    try:
-        report = await asyncio.to_thread(score, triplets, answers, sandbox, timeout_s)
-    finally:
-        if own:
-            sandbox.close()
-    report.generate_s = generate_s
-    return report
+    return await answer_then_execute(
+        policy, [(roles[t.task], t.observation()) for t in triplets], samples, sandbox,
+        lambda answers, box: score(triplets, answers, box, timeout_s))
 
 
 def canonical_policy(triplets: Sequence[Triplet]) -> ScriptedPolicy:

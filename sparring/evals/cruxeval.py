@@ -61,7 +61,6 @@ stands in for them); download anything itself (a hub id goes through ``datasets`
 from __future__ import annotations
 
 import ast
-import asyncio
 import logging
 import re
 import time
@@ -73,7 +72,7 @@ from typing import Any
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
-from sparring.evals.answers import collect_answers, sample_count
+from sparring.evals.answers import answer_then_execute, sample_count
 from sparring.evals.code_reasoning import FUNCTION, extract_answer, parse_literal, run_calls
 from sparring.evals.reasoning import _ID_FIELDS, _pick, _read_rows, pass_stats
 from sparring.types import SamplingParams
@@ -461,22 +460,9 @@ async def evaluate(policy, problems: Sequence[CruxProblem], *, modes: Sequence[s
     batches them), then score. A sandbox is made (local backend) and closed when none is given."""
     items = tasks(problems, modes)
     roles = {m: cruxeval_role(m, max_new_tokens, temperature) for m in MODES}
-    t0 = time.perf_counter()
-    answers = await collect_answers(policy, [(roles[t.mode], t.observation()) for t in items],
-                                    samples)
-    generate_s = time.perf_counter() - t0
-    own = sandbox is None
-    if own:
-        from sparring.sandbox import Sandbox
-
-        sandbox = Sandbox(backend="local")
-    try:
-        report = await asyncio.to_thread(score, items, answers, sandbox, ks, timeout_s)
-    finally:
-        if own:
-            sandbox.close()
-    report.generate_s = generate_s
-    return report
+    return await answer_then_execute(
+        policy, [(roles[t.mode], t.observation()) for t in items], samples, sandbox,
+        lambda answers, box: score(items, answers, box, ks, timeout_s))
 
 
 def canonical_policy(items: Sequence[CruxTask]) -> ScriptedPolicy:

@@ -28,7 +28,6 @@ model at HumanEval's stop sequences (the answer is read whole).
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import math
@@ -42,7 +41,7 @@ from pathlib import Path
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
-from sparring.evals.answers import collect_answers, sample_count
+from sparring.evals.answers import answer_then_execute, sample_count
 from sparring.types import SamplingParams
 
 SYSTEM_PROMPT = (
@@ -296,21 +295,9 @@ async def evaluate(policy, problems: Sequence[Problem], *, samples: int = 1,
     """Ask ``policy`` for ``samples`` answers per problem (all at once, so an engine batches
     them), then score them. A sandbox is made (local backend) and closed when none is given."""
     role = role or humaneval_role()
-    t0 = time.perf_counter()
-    answers = await collect_answers(policy, [(role, p.prompt) for p in problems], samples)
-    generate_s = time.perf_counter() - t0
-    own = sandbox is None
-    if own:
-        from sparring.sandbox import Sandbox
-
-        sandbox = Sandbox(backend="local")
-    try:
-        report = await asyncio.to_thread(score, problems, answers, sandbox, ks, timeout_s)
-    finally:
-        if own:
-            sandbox.close()
-    report.generate_s = generate_s
-    return report
+    return await answer_then_execute(
+        policy, [(role, p.prompt) for p in problems], samples, sandbox,
+        lambda answers, box: score(problems, answers, box, ks, timeout_s))
 
 
 def canonical_policy(problems: Sequence[Problem], form: str = "function") -> ScriptedPolicy:
