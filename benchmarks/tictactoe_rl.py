@@ -11,6 +11,10 @@ run as the reference.
 and seed: `critic` (the preset: PPO with GAE and a value head), `state` (RAE with the per-state
 tabular baseline), `rae` (RAE alone, one baseline per seat). `--warm-start DIR` reuses a warm
 start produced earlier with the same config and seed (the run directory's `warm_start/`).
+A run with `--set "average_policy={enabled: true, start_step: N}"` also measures self-play's
+average policy (NFSP: the RL iterates' own answers from step N on, fitted into a copy of the model
+by supervised learning at the end; <run dir>/average) the same way, on its own line
+(`tictactoe_rl_average_win_or_draw_vs_random=`).
 The last lines are `tictactoe_format_warm_start=X` and `tictactoe_rl_win_or_draw_vs_random=Y`.
 
     python benchmarks/tictactoe_rl.py [--arm critic|state|rae] [--seed N] [--steps N] [--set key=value ...]
@@ -30,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sparring.agents.models import load_model  # noqa: E402
 from sparring.agents.opponents import build_opponent  # noqa: E402
 from sparring.agents.policies import EnginePolicy, RandomPolicy  # noqa: E402
 from sparring.cli import _quiet_libraries  # noqa: E402
@@ -103,11 +108,16 @@ def main() -> None:
     trainer.train()
     rl_s = time.perf_counter() - t1
     after = measure(trainer, args)
+    average = None
+    if (out / "average" / "config.json").exists():  # average_policy enabled and fitted
+        with trainer.using_weights(load_model(str(out / "average"))):
+            average = measure(trainer, args)
     base = random_vs_random(trainer, args.eval_games)
     trainer.close()
     curve = {r["step"]: round(r[f"{KEY}/win"] + r[f"{KEY}/draw"], 3)
              for r in read_metrics(out / "metrics.jsonl") if f"{KEY}/win" in r}
-    print(json.dumps({"arm": args.arm, "seed": args.seed, "before": before, "after": after, "random_vs_random": base,
+    print(json.dumps({"arm": args.arm, "seed": args.seed, "before": before, "after": after, "average": average,
+                      "random_vs_random": base,
                       "curve": curve, "setup_s": round(setup_s), "rl_s": round(rl_s), "steps": cfg.run.steps,
                       "run_dir": str(out)}))
     print(f"\n{'':<30}{'win+draw':>9}{'win':>7}{'draws vs minimax':>18}   "
@@ -115,9 +125,14 @@ def main() -> None:
     print(f"{'random vs random':<30}{base:>9.3f}")
     print(f"{'format-only warm start (SFT)':<30}{before['win_or_draw']:>9.3f}{before['win']:>7.3f}{before['minimax_draw']:>18.3f}")
     print(f"{'after RL (' + args.arm + ')':<30}{after['win_or_draw']:>9.3f}{after['win']:>7.3f}{after['minimax_draw']:>18.3f}")
+    if average is not None:
+        print(f"{'average policy (NFSP; SL fit)':<30}{average['win_or_draw']:>9.3f}{average['win']:>7.3f}"
+              f"{average['minimax_draw']:>18.3f}")
     print(f"warm start + setup {setup_s:.0f}s, RL {rl_s:.0f}s ({cfg.run.steps} steps x "
           f"{cfg.arenas[0].episodes_per_step} games), greedy curve vs random {curve}")
     print(f"tictactoe_rl_draw_vs_minimax={after['minimax_draw']:.3f}")
+    if average is not None:
+        print(f"tictactoe_rl_average_win_or_draw_vs_random={average['win_or_draw']:.3f}")
     print(f"tictactoe_format_warm_start={before['win_or_draw']:.3f}")
     print(f"tictactoe_rl_win_or_draw_vs_random={after['win_or_draw']:.3f}")
 

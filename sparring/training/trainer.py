@@ -19,6 +19,7 @@ counter, so a killed run continues where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -167,11 +168,19 @@ class Trainer:
 
     def _evaluate_weights(self, model) -> dict[str, float]:
         """`evaluate()` with `model`'s weights in the learner's model and the engine, then back."""
+        with self.using_weights(model):
+            return self.evaluate()
+
+    @contextlib.contextmanager
+    def using_weights(self, model):
+        """Inside the block the learner's model and the engine hold `model`'s weights (a model of
+        the same shape, e.g. <run dir>/average), so anything that plays through the engine plays
+        it; the run's own weights are back after the block, even if it raises."""
         live = {k: v.detach().clone() for k, v in self.learner.model.state_dict().items()}
         self.learner.model.load_state_dict(model.state_dict())
         self.rollout.sync(self.learner.model, self.step)
         try:
-            return self.evaluate()
+            yield
         finally:
             self.learner.model.load_state_dict(live)
             self.rollout.sync(self.learner.model, self.step)
