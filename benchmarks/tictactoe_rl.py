@@ -41,7 +41,7 @@ from sparring.cli import _quiet_libraries  # noqa: E402
 from sparring.config import OpponentConfig, load_config  # noqa: E402
 from sparring.training.evaluate import evaluate_async  # noqa: E402
 from sparring.training.metrics import read_metrics  # noqa: E402
-from sparring.training.trainer import Trainer  # noqa: E402
+from sparring.training.trainer import Trainer, saved_model  # noqa: E402
 
 KEY = "eval/tictactoe/vs_random"
 ARMS = {
@@ -109,7 +109,7 @@ def main() -> None:
     rl_s = time.perf_counter() - t1
     after = measure(trainer, args)
     average = None
-    if (out / "average" / "config.json").exists():  # average_policy enabled and fitted
+    if saved_model(out / "average"):  # average_policy enabled and fitted
         with trainer.using_weights(load_model(str(out / "average"))):
             average = measure(trainer, args)
     base = random_vs_random(trainer, args.eval_games)

@@ -139,7 +139,7 @@ class Trainer:
                 metrics.log(self.step, stats, info=_progress_info(stats))
                 last = stats
             if (self.average is not None and self.average.rows and self.step == cfg.run.steps
-                    and not _saved_model(self.run_dir / "average")):
+                    and not saved_model(self.run_dir / "average")):
                 last = self.finish_average()  # a run killed between its last checkpoint and the fit
                 metrics.log(self.step, last)
         return last
@@ -163,13 +163,9 @@ class Trainer:
                                               batch_size=ap.batch_size, temperature=self.cfg.sampling.temperature,
                                               pad_id=self.engine.pad_id, seed=self.cfg.run.seed)
         self._save_model(average, self.run_dir / "average")
-        stats.update({f"average/{k}": v for k, v in self._evaluate_weights(average).items()})
+        with self.using_weights(average):
+            stats.update({f"average/{k}": v for k, v in self.evaluate().items()})
         return stats
-
-    def _evaluate_weights(self, model) -> dict[str, float]:
-        """`evaluate()` with `model`'s weights in the learner's model and the engine, then back."""
-        with self.using_weights(model):
-            return self.evaluate()
 
     @contextlib.contextmanager
     def using_weights(self, model):
@@ -356,7 +352,8 @@ class Trainer:
         self.loop.close()
 
 
-def _saved_model(path: Path) -> bool:
+def saved_model(path: Path) -> bool:
+    """Whether `path` holds a saved model (full weights or a LoRA adapter)."""
     return (path / "config.json").exists() or (path / "adapter_config.json").exists()
 
 
