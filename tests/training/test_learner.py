@@ -362,7 +362,18 @@ def test_minibatches_split_the_samples_and_step_once_each(tiny_model, tokenizer,
     assert learner.scheduler.last_epoch == 1
 
 
-def test_logprob_mismatch_is_measured_and_tis_corrects_for_it(tiny_model, generations):
+@pytest.fixture
+def one_thread():
+    """The plain and the TIS update compute one gradient along two code paths; with several threads
+    their reductions split differently, and Adam turns a 1e-9 gradient difference on a near-zero
+    element into a visible step (2e-6 at two threads). At one thread the two agree exactly."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_logprob_mismatch_is_measured_and_tis_corrects_for_it(tiny_model, generations, one_thread):
     """perf/logprob_mismatch is the mean |learner - engine| log-prob before the update; with
     tis_cap the ratio is taken against the learner's own log-probs and tokens are reweighted by
     min(p_learner / p_engine, cap): with no mismatch that is exactly the plain update."""
