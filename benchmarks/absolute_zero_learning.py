@@ -11,7 +11,8 @@ right), then deduction + abduction self-play.
 
 Measured: greedy solver accuracy on held-out triplets (programs from the held-out split, never in
 the seed set; answers checked in the sandbox as in training), after the warm start, after RL,
-and after the control run (learning rate 0, same steps, same warm-started model). Also the
+and after the control run (learning rate 0, same steps, same warm-started model; its learner
+skips the passes that lr 0 would throw away, so it costs the rollouts alone). Also the
 valid-proposal rate (after the warm start: the control's over all its steps, since its model never
 moves; and early and late in the trained run) and the share of valid proposals whose Monte-Carlo
 solve rate was strictly between 0 and 1. 95% Wilson intervals. The last line is

@@ -517,7 +517,8 @@ class LossConfig(_Strict):
 class OptimConfig(_Strict):
     learning_rate: float = Field(1e-4, ge=0)
     """AdamW learning rate; 0 leaves the weights as they are: a control run on the same budget
-    (same rollouts, same steps) to measure what the updates themselves bring."""
+    (same rollouts, same steps) to measure what the updates themselves bring. At 0 (and no critic
+    that learns) the learner skips its forward and backward passes, which could move nothing."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)

@@ -124,6 +124,10 @@ class Learner:
                            "lr": self.critic_cfg.learning_rate or optim.learning_rate})
         self.optimizer = torch.optim.AdamW(groups, lr=optim.learning_rate,
                                            weight_decay=optim.weight_decay, betas=tuple(optim.betas))
+        # Learning rate 0 everywhere (a control run): no step can move a weight, so update() skips
+        # the passes whose gradients would be thrown away. Read before the scheduler's warm-up
+        # scales the rates, which may start at 0 in a run that does learn.
+        self.frozen = all(group["lr"] == 0 for group in self.optimizer.param_groups)
         self.updates = 0  # finished update() calls: the critic's warm-up counts them
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, functools.partial(lr_factor, warmup_steps=optim.warmup_steps, decay=optim.decay,
@@ -167,6 +171,10 @@ class Learner:
     def update(self, batches: list[MicroBatch]) -> dict[str, float]:
         if not batches:
             return {"loss/skipped": 1.0}
+        if self.frozen:  # nothing would move: the rollouts, rewards and buffers are the run's result
+            self.scheduler.step()
+            self.updates += 1
+            return {"loss/frozen": 1.0}
         t0 = time.perf_counter()
         totals = {"loss/total": 0.0, "loss/pg": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "loss/clip_fraction": 0.0, "loss/ratio_mean": 0.0}
         if self.critic is not None:

@@ -176,6 +176,18 @@ def test_value_loss_decreases_on_a_fixed_batch(tiny_model, tiny_path, tokenizer,
     assert v[0] > v[2] > v[3] > v[1], v
 
 
+def test_a_frozen_policy_still_trains_its_critic(tiny_model, tokenizer):
+    """Policy learning rate 0 with a critic that learns: the update still runs (the value head moves)."""
+    from sparring.config import OptimConfig
+
+    critic = Critic(tiny_model)
+    learner = Learner(tiny_model, OptimConfig(learning_rate=0.0, micro_batch_size=4), critic=critic,
+                      critic_cfg=CriticConfig(learning_rate=1e-2))
+    stats = learner.update(batching.build(_critic_samples(tokenizer), 4, pad_id=0))
+    assert "loss/frozen" not in stats and stats["critic/value_loss"] > 0
+    assert critic.head.weight.abs().sum() > 0
+
+
 def test_the_critic_warm_up_leaves_the_policy_as_it_is(tiny_model, tokenizer):
     from sparring.config import OptimConfig
 

@@ -83,6 +83,24 @@ def test_empty_batch_is_skipped(tiny_model):
     assert learner_for(tiny_model).update([]) == {"loss/skipped": 1.0}
 
 
+def test_learning_rate_zero_skips_the_passes(tiny_model, tokenizer, generations):
+    """A control run (learning rate 0) runs no forward or backward pass and moves no weight;
+    a warm-up that starts the rate near 0 does not count as one."""
+    batches = batching.build(make_samples(generations, ADVANTAGES), 4, tokenizer.pad_token_id)
+    learner = learner_for(tiny_model, learning_rate=0.0)
+    before = {n: p.detach().clone() for n, p in tiny_model.named_parameters()}
+    calls = []
+    hook = tiny_model.get_input_embeddings().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        assert learner.update(batches) == {"loss/frozen": 1.0}
+        assert not calls and learner.updates == 1
+        assert all(torch.equal(p.detach(), before[n]) for n, p in tiny_model.named_parameters())
+        stats = learner_for(tiny_model, learning_rate=1e-3, warmup_steps=1000).update(batches)
+        assert calls and "loss/pg" in stats
+    finally:
+        hook.remove()
+
+
 def reference_loss(model, samples: list[Sample], aggregation: str, clip_low=0.2, clip_high=0.28, temperature=1.0):
     """Plain per-sequence PPO loss, no padding, no batching: the reference implementation."""
     per_seq_sums, per_seq_means, tokens = [], [], 0
