@@ -172,7 +172,6 @@ class Learner:
         if not batches:
             return {"loss/skipped": 1.0}
         if self.frozen:  # nothing would move: the rollouts, rewards and buffers are the run's result
-            self.scheduler.step()
             self.updates += 1
             return {"loss/frozen": 1.0}
         t0 = time.perf_counter()
