@@ -124,10 +124,6 @@ class Learner:
                            "lr": self.critic_cfg.learning_rate or optim.learning_rate})
         self.optimizer = torch.optim.AdamW(groups, lr=optim.learning_rate,
                                            weight_decay=optim.weight_decay, betas=tuple(optim.betas))
-        # Learning rate 0 everywhere (a control run): no step can move a weight, so update() skips
-        # the passes whose gradients would be thrown away. Read before the scheduler's warm-up
-        # scales the rates, which may start at 0 in a run that does learn.
-        self.frozen = all(group["lr"] == 0 for group in self.optimizer.param_groups)
         self.updates = 0  # finished update() calls: the critic's warm-up counts them
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, functools.partial(lr_factor, warmup_steps=optim.warmup_steps, decay=optim.decay,
@@ -162,6 +158,13 @@ class Learner:
         with torch.no_grad():
             for ref, live in zip(self.ref_model.parameters(), self.model.parameters(), strict=True):
                 ref.copy_(live)
+
+    @property
+    def frozen(self) -> bool:
+        """Base learning rate 0 in every group (a control run): no step can move a weight, so
+        update() skips the passes whose gradients would be thrown away. The base rates, not the
+        scheduled ones, which a warm-up may start near 0 in a run that does learn."""
+        return all(group["initial_lr"] == 0 for group in self.optimizer.param_groups)
 
     @property
     def critic_warming_up(self) -> bool:
