@@ -261,6 +261,18 @@ class OpponentConfig(_Strict):
     """Pool settings for kind == 'pool'."""
     endpoint: EndpointConfig | None = None
     """Endpoint for kind == 'openai'."""
+    random_move_rate: float = Field(0.0, ge=0.0, le=1.0)
+    """Chance that a scripted opponent ('minimax', 'kuhn_equilibrium') plays a uniformly random
+    legal move instead of its own: an expert of graded strength. Use it when a perfect player
+    leaves the learner nothing to win and too narrow a set of positions to learn from (minimax
+    plays few lines); 0 is the expert itself, 1 is 'random'."""
+
+    @model_validator(mode="after")
+    def _random_moves_for_scripted_experts(self):
+        if self.random_move_rate and self.kind not in ("minimax", "kuhn_equilibrium"):
+            raise ValueError(f"opponent.random_move_rate applies to kind 'minimax' or 'kuhn_equilibrium', "
+                             f"not {self.kind!r}")
+        return self
 
 
 class ArenaConfig(_Strict):

@@ -53,9 +53,9 @@ def build_opponent(cfg, *, game: str, game_options: dict, seed: int, dtype: str 
     if cfg.kind == "random":
         return RandomPolicy(seed=seed)
     if cfg.kind == "minimax":
-        return _minimax(game, game_options, seed)
+        return _blundering(_minimax(game, game_options, seed), cfg.random_move_rate, seed)
     if cfg.kind == "kuhn_equilibrium":
-        return KuhnEquilibriumPolicy(seed=seed)
+        return _blundering(KuhnEquilibriumPolicy(seed=seed), cfg.random_move_rate, seed)
     if cfg.kind == "checkpoint":
         frozen = load_model(cfg.path, dtype, device=device)
         policy = EnginePolicy(make_engine(engine, frozen, load_tokenizer(cfg.path)), trainable=False)
@@ -110,6 +110,36 @@ def _minimax(game: str, game_options: dict, seed: int) -> MinimaxPolicy:
     policy = MinimaxPolicy(seed=seed)
     policy._values = solved._values  # the table is a pure function of the rules
     return policy
+
+
+def _blundering(expert, rate: float, seed: int):
+    return RandomMoves(expert, rate, seed) if rate else expert
+
+
+class RandomMoves:
+    """A scripted expert that plays a uniformly random legal move with probability `rate`
+    (`opponent.random_move_rate`), its own move otherwise."""
+
+    trainable = False
+
+    def __init__(self, expert, rate: float, seed: int = 0) -> None:
+        self.expert = expert
+        self.rate = rate
+        self.random = RandomPolicy(seed=seed + 1)
+        self.rng = random.Random(seed + 2)
+        self.name = f"{expert.name}+random:{rate:g}"
+
+    async def act(self, role, player: int, observation: str, legal, state=None):
+        chosen = self.random if self.rng.random() < self.rate else self.expert
+        return await chosen.act(role, player, observation, legal, state)
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate(), "random": self.random.state_dict(), "expert": self.expert.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+        self.random.load_state_dict(state["random"])
+        self.expert.load_state_dict(state["expert"])
 
 
 def opponent_config(spec: str, api_key_env: str | None = "OPENAI_API_KEY"):

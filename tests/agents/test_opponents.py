@@ -106,6 +106,60 @@ def _opponent_wins_at(g, cell: str) -> bool:
     return c.winner() == 1 - g.current_player
 
 
+@pytest.mark.parametrize("rate", [0.3, 0.7])
+def test_random_move_rate_leaves_the_expert_that_often(rate):
+    """A non-optimal move can only come from the random share: its frequency is rate times the
+    share of non-optimal legal moves, summed over positions (binomial bound, not a tuned figure)."""
+    expert = MinimaxPolicy(seed=0)
+    opponent = build_opponent(OpponentConfig(kind="minimax", random_move_rate=rate), game="tictactoe",
+                              game_options={}, seed=5)
+    role = TTT_ROLES[0]
+    off, expected, n = 0, 0.0, 0
+    for g in _random_positions(3000, seed=1):
+        best, legal = expert.best_actions(g), g.legal_actions()
+        turn = run(opponent.act(role, g.current_player, g.render(), legal, state=g))
+        off += turn.action not in best
+        expected += rate * (1 - len(best) / len(legal))
+        n += 1
+    sd = (expected * (1 - expected / n)) ** 0.5
+    assert abs(off - expected) < 4 * sd, (off, expected, sd)
+
+
+def test_random_move_rate_zero_is_the_expert_and_the_rate_resumes():
+    kw = dict(game="tictactoe", game_options={}, seed=3)
+    assert isinstance(build_opponent(OpponentConfig(kind="minimax", random_move_rate=0.0), **kw), MinimaxPolicy)
+    assert isinstance(build_opponent(OpponentConfig(kind="kuhn_equilibrium", random_move_rate=0.0),
+                                     **{**kw, "game": "kuhn_poker"}), KuhnEquilibriumPolicy)
+    opponent = build_opponent(OpponentConfig(kind="minimax", random_move_rate=0.5), **kw)
+    assert opponent.name == "minimax+random:0.5" and not opponent.trainable
+    positions = list(_random_positions(200, seed=2))
+
+    def moves():
+        return [run(opponent.act(TTT_ROLES[0], g.current_player, g.render(), g.legal_actions(), state=g)).action
+                for g in positions]
+
+    moves()  # advance the rngs
+    state = copy.deepcopy(opponent.state_dict())
+    first = moves()
+    opponent.load_state_dict(state)
+    assert moves() == first
+    for kind in ("random", "self", "checkpoint", "pool"):
+        with pytest.raises(ValueError, match="random_move_rate applies to kind 'minimax' or 'kuhn_equilibrium'"):
+            OpponentConfig(kind=kind, random_move_rate=0.2)
+    with pytest.raises(ValueError):
+        OpponentConfig(kind="minimax", random_move_rate=1.5)
+
+
+def test_a_blundering_minimax_loses_some_games_and_still_beats_random():
+    opponent = build_opponent(OpponentConfig(kind="minimax", random_move_rate=0.5), game="tictactoe",
+                              game_options={}, seed=4)
+    arena = GameArena("t", "tictactoe", TTT_ROLES, opponent, opponent=RandomPolicy(seed=2))
+    episodes = run(play_all(arena, range(600)))
+    mover = [e.rewards[e.learner_seats[0]] for e in episodes]
+    losses, wins = sum(r < 0 for r in mover) / len(mover), sum(r > 0 for r in mover) / len(mover)
+    assert losses > 0.01 and wins > 0.6, (losses, wins)  # random against random wins ~0.44 seat-averaged
+
+
 class TreeGame(Game):
     """A two-player game given as a tree: dict = decision of the player to move, float = payoff of
     player 0 at the end. The state is the path taken."""
