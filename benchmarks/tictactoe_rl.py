@@ -1,7 +1,9 @@
 """TicTacToe learned by reinforcement learning from a format-only warm start.
 
 Runs `configs/tictactoe_rl.yaml`: a warm start on uniformly random legal moves (it teaches the
-answer format, no search, no expert), then self-play RL. Before and after RL the greedy model
+answer format, no search, no expert), then RL against the config's opponent (the preset: minimax
+with half its moves uniformly random; the learner sees only game outcomes; `--set
+"arenas.0.opponent={kind: self}"` for self-play). Before and after RL the greedy model
 plays `--eval-games` games per seat against the uniform-random legal policy (seat-averaged
 win-or-draw and win rates) and `--minimax-games` per seat against the built-in minimax player
 (which never loses; the draw rate is the figure). Random against random is measured in the same
@@ -43,7 +45,6 @@ from sparring.training.evaluate import evaluate_async  # noqa: E402
 from sparring.training.metrics import read_metrics  # noqa: E402
 from sparring.training.trainer import Trainer, saved_model  # noqa: E402
 
-KEY = "eval/tictactoe/vs_random"
 ARMS = {
     "critic": [],
     "state": ["advantages.estimator=rae", "advantages.options={}", "critic={}", "credit.baseline=state"],
@@ -114,8 +115,9 @@ def main() -> None:
             average = measure(trainer, args)
     base = random_vs_random(trainer, args.eval_games)
     trainer.close()
-    curve = {r["step"]: round(r[f"{KEY}/win"] + r[f"{KEY}/draw"], 3)
-             for r in read_metrics(out / "metrics.jsonl") if f"{KEY}/win" in r}
+    key = f"eval/{cfg.arenas[0].name}/vs_random"
+    curve = {r["step"]: round(r[f"{key}/win"] + r[f"{key}/draw"], 3)
+             for r in read_metrics(out / "metrics.jsonl") if f"{key}/win" in r}
     print(json.dumps({"arm": args.arm, "seed": args.seed, "before": before, "after": after, "average": average,
                       "random_vs_random": base,
                       "curve": curve, "setup_s": round(setup_s), "rl_s": round(rl_s), "steps": cfg.run.steps,
