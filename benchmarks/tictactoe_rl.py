@@ -3,7 +3,8 @@
 Runs `configs/tictactoe_rl.yaml`: a warm start on uniformly random legal moves (it teaches the
 answer format, no search, no expert), then RL against the config's opponent (the preset: minimax
 with half its moves uniformly random; the learner sees only game outcomes; `--set
-"arenas.0.opponent={kind: self}"` for self-play). Before and after RL the greedy model
+"arenas.0.opponent={kind: self}" --set loss.kl_coef=0.1` for self-play, which collapses without
+the KL). Before and after RL the greedy model
 plays `--eval-games` games per seat against the uniform-random legal policy (seat-averaged
 win-or-draw and win rates) and `--minimax-games` per seat against the built-in minimax player
 (which never loses; the draw rate is the figure). Random against random is measured in the same
@@ -13,9 +14,10 @@ run as the reference.
 and seed: `critic` (the preset: PPO with GAE and a value head), `state` (RAE with the per-state
 tabular baseline), `rae` (RAE alone, one baseline per seat). `--warm-start DIR` reuses a warm
 start produced earlier with the same config and seed (the run directory's `warm_start/`).
-A run with `--set "average_policy={enabled: true, start_step: N}"` also measures self-play's
-average policy (NFSP: the RL iterates' own answers from step N on, fitted into a copy of the model
-by supervised learning at the end; <run dir>/average) the same way, on its own line
+A run with `--set "average_policy={enabled: true, start_step: N}"` also measures the RL
+iterates' average policy (NFSP; self-play's under `opponent: {kind: self}`: the iterates' own
+answers from step N on, fitted into a copy of the model by supervised learning at the end;
+<run dir>/average) the same way, on its own line
 (`tictactoe_rl_average_win_or_draw_vs_random=`).
 The last lines are `tictactoe_format_warm_start=X` and `tictactoe_rl_win_or_draw_vs_random=Y`.
 

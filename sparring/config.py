@@ -265,7 +265,8 @@ class OpponentConfig(_Strict):
     """Chance that a scripted opponent ('minimax', 'kuhn_equilibrium') plays a uniformly random
     legal move instead of its own: an expert of graded strength. Use it when a perfect player
     leaves the learner nothing to win and too narrow a set of positions to learn from (minimax
-    plays few lines); 0 is the expert itself, 1 is 'random'."""
+    plays few lines); 0 is the expert itself, 1 is 'random'. To switch a config that sets it to
+    another kind, replace the whole opponent (`--set "arenas.0.opponent={kind: self}"`)."""
 
     @model_validator(mode="after")
     def _random_moves_for_scripted_experts(self):

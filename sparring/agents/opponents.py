@@ -118,15 +118,17 @@ def _blundering(expert, rate: float, seed: int):
 
 class RandomMoves:
     """A scripted expert that plays a uniformly random legal move with probability `rate`
-    (`opponent.random_move_rate`), its own move otherwise."""
+    (`opponent.random_move_rate`), its own move otherwise. It wraps the scripted experts, whose
+    only optional hooks are state_dict / load_state_dict; it forwards those."""
 
     trainable = False
 
     def __init__(self, expert, rate: float, seed: int = 0) -> None:
         self.expert = expert
         self.rate = rate
-        self.random = RandomPolicy(seed=seed + 1)
-        self.rng = random.Random(seed + 2)
+        # Streams keyed by name: plain seed + k would be the seed of the next arena's opponent.
+        self.random = RandomPolicy(seed=random.Random(f"random_moves/moves/{seed}").getrandbits(32))
+        self.rng = random.Random(f"random_moves/coin/{seed}")
         self.name = f"{expert.name}+random:{rate:g}"
 
     async def act(self, role, player: int, observation: str, legal, state=None):
@@ -137,6 +139,9 @@ class RandomMoves:
         return {"rng": self.rng.getstate(), "random": self.random.state_dict(), "expert": self.expert.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        if "expert" not in state:  # saved by the bare expert (random_move_rate was 0): its state only
+            self.expert.load_state_dict(state)
+            return
         self.rng.setstate(state["rng"])
         self.random.load_state_dict(state["random"])
         self.expert.load_state_dict(state["expert"])
