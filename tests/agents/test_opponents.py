@@ -589,6 +589,33 @@ def test_trainer_runs_three_steps_against_a_pool(tmp_path):
         trainer.close()
 
 
+def test_trainer_checkpoints_a_blundering_minimax(tmp_path):
+    from sparring.config import load_config
+    from sparring.training import checkpoint
+    from sparring.training.trainer import Trainer
+
+    cfg = load_config(data={
+        "run": {"output_dir": str(tmp_path / "run"), "steps": 2, "seed": 1},
+        "model": {"name": "tiny", "tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
+                                            "intermediate_size": 128}},
+        "sampling": {"max_new_tokens": 4},
+        "arenas": [{"name": "ttt", "game": "tictactoe", "episodes_per_step": 8,
+                    "opponent": {"kind": "minimax", "random_move_rate": 0.5}}],
+        "optim": {"micro_batch_size": 8},
+        "checkpoint": {"every": 1, "keep": 2},
+    })
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        trainer.train()
+        opponent = trainer.arenas[0].opponent
+        assert opponent.name == "minimax+random:0.5"
+        _, blob = checkpoint.load_state(checkpoint.latest(tmp_path / "run"))
+        saved = blob["learner"]["components"]["arena/ttt"]["opponent"]
+        assert saved["rng"] == opponent.rng.getstate() and saved["expert"] == opponent.expert.state_dict()
+    finally:
+        trainer.close()
+
+
 # ----- OpenAI-compatible endpoint ---------------------------------------------------------------------
 class FakeServer(LocalServer):
     """A local chat-completions server answering from a queue of (status, body, delay_s)."""
