@@ -106,6 +106,11 @@ def _opponent_wins_at(g, cell: str) -> bool:
     return c.winner() == 1 - g.current_player
 
 
+def _move(policy, g) -> str:
+    """The action a scripted policy plays in TicTacToe position `g`."""
+    return run(policy.act(TTT_ROLES[0], g.current_player, g.render(), g.legal_actions(), state=g)).action
+
+
 @pytest.mark.parametrize("rate", [0.3, 0.7])
 def test_random_move_rate_leaves_the_expert_that_often(rate):
     """A non-optimal move can only come from the random share: its frequency is rate times the
@@ -113,12 +118,10 @@ def test_random_move_rate_leaves_the_expert_that_often(rate):
     expert = MinimaxPolicy(seed=0)
     opponent = build_opponent(OpponentConfig(kind="minimax", random_move_rate=rate), game="tictactoe",
                               game_options={}, seed=5)
-    role = TTT_ROLES[0]
     off, expected, n = 0, 0.0, 0
     for g in _random_positions(3000, seed=1):
         best, legal = expert.best_actions(g), g.legal_actions()
-        turn = run(opponent.act(role, g.current_player, g.render(), legal, state=g))
-        off += turn.action not in best
+        off += _move(opponent, g) not in best
         expected += rate * (1 - len(best) / len(legal))
         n += 1
     sd = (expected * (1 - expected / n)) ** 0.5
@@ -135,8 +138,7 @@ def test_random_move_rate_zero_is_the_expert_and_the_rate_resumes():
     positions = list(_random_positions(200, seed=2))
 
     def moves():
-        return [run(opponent.act(TTT_ROLES[0], g.current_player, g.render(), g.legal_actions(), state=g)).action
-                for g in positions]
+        return [_move(opponent, g) for g in positions]
 
     moves()  # advance the rngs
     state = copy.deepcopy(opponent.state_dict())
@@ -560,22 +562,28 @@ def test_build_opponent_pool_needs_the_model(tmp_path):
         build_opponent(OpponentConfig(kind="pool"), game="kuhn_poker", game_options={}, seed=0, run_dir=tmp_path)
 
 
-def test_trainer_runs_three_steps_against_a_pool(tmp_path):
+def _brief_run(tmp_path, steps: int, arena: dict):
+    """A Trainer for a few steps of one arena on a smaller tiny model, checkpointing every step."""
     from sparring.config import load_config
-    from sparring.training import checkpoint
     from sparring.training.trainer import Trainer
 
     cfg = load_config(data={
-        "run": {"output_dir": str(tmp_path / "run"), "steps": 3, "seed": 1},
+        "run": {"output_dir": str(tmp_path / "run"), "steps": steps, "seed": 1},
         "model": {"name": "tiny", "tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
                                             "intermediate_size": 128}},
         "sampling": {"max_new_tokens": 4},
-        "arenas": [{"name": "kuhn", "game": "kuhn_poker", "episodes_per_step": 8,
-                    "opponent": {"kind": "pool", "pool": {"snapshot_every": 1, "size": 2, "active": 2}}}],
+        "arenas": [arena],
         "optim": {"micro_batch_size": 8},
         "checkpoint": {"every": 1, "keep": 2},
     })
-    trainer = Trainer(cfg, show_progress=False)
+    return Trainer(cfg, show_progress=False)
+
+
+def test_trainer_runs_three_steps_against_a_pool(tmp_path):
+    from sparring.training import checkpoint
+
+    trainer = _brief_run(tmp_path, 3, {"name": "kuhn", "game": "kuhn_poker", "episodes_per_step": 8, "opponent": {
+        "kind": "pool", "pool": {"snapshot_every": 1, "size": 2, "active": 2}}})
     try:
         trainer.train()
         pool = trainer.arenas[0].opponent
@@ -590,21 +598,10 @@ def test_trainer_runs_three_steps_against_a_pool(tmp_path):
 
 
 def test_trainer_checkpoints_a_blundering_minimax(tmp_path):
-    from sparring.config import load_config
     from sparring.training import checkpoint
-    from sparring.training.trainer import Trainer
 
-    cfg = load_config(data={
-        "run": {"output_dir": str(tmp_path / "run"), "steps": 2, "seed": 1},
-        "model": {"name": "tiny", "tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
-                                            "intermediate_size": 128}},
-        "sampling": {"max_new_tokens": 4},
-        "arenas": [{"name": "ttt", "game": "tictactoe", "episodes_per_step": 8,
-                    "opponent": {"kind": "minimax", "random_move_rate": 0.5}}],
-        "optim": {"micro_batch_size": 8},
-        "checkpoint": {"every": 1, "keep": 2},
-    })
-    trainer = Trainer(cfg, show_progress=False)
+    trainer = _brief_run(tmp_path, 2, {"name": "ttt", "game": "tictactoe", "episodes_per_step": 8,
+                                       "opponent": {"kind": "minimax", "random_move_rate": 0.5}})
     try:
         trainer.train()
         opponent = trainer.arenas[0].opponent
