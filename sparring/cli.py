@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--game", action="append", help="game name (repeatable)")
     e.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option for every game, e.g. hands=3")
     e.add_argument("--opponent", action="append", default=None,
-                   help="random | self | minimax | kuhn_equilibrium | checkpoint:DIR | openai:MODEL@BASE_URL "
+                   help="random | self | minimax | kuhn_equilibrium | EXPERT+random:P (minimax or kuhn_equilibrium "
+                        "playing a random move with probability P) | checkpoint:DIR | openai:MODEL@BASE_URL "
                         "(repeatable; default random); opponents that cannot play a game are skipped with a note")
     e.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable with the key for openai: opponents ('' for none)")

@@ -135,6 +135,13 @@ class RandomMoves:
         chosen = self.random if self.rng.random() < self.rate else self.expert
         return await chosen.act(role, player, observation, legal, state)
 
+    def action_probs(self, state, player: int) -> dict[str, float]:
+        """The mixture it plays, for an expert that states its distribution (kuhn_equilibrium):
+        (1 - rate) x the expert's + rate x uniform over the same legal actions. The exploitability
+        evaluator scores an opponent of graded strength through this."""
+        expert = self.expert.action_probs(state, player)
+        return {a: (1 - self.rate) * p + self.rate / len(expert) for a, p in expert.items()}
+
     def state_dict(self) -> dict:
         return {"rng": self.rng.getstate(), "random": self.random.state_dict(), "expert": self.expert.state_dict()}
 
@@ -147,21 +154,33 @@ class RandomMoves:
         self.expert.load_state_dict(state["expert"])
 
 
+_BLUNDERING_SPEC = re.compile(r"(minimax|kuhn_equilibrium)\+random:([0-9]*\.?[0-9]+)")
+
+
 def opponent_config(spec: str, api_key_env: str | None = "OPENAI_API_KEY"):
     """An `OpponentConfig` from a command-line spec: random | self | minimax | kuhn_equilibrium |
-    checkpoint:DIR | openai:MODEL@BASE_URL (key from the environment variable `api_key_env`)."""
+    EXPERT+random:P (minimax or kuhn_equilibrium with `random_move_rate` P, the name such an
+    opponent reports) | checkpoint:DIR | openai:MODEL@BASE_URL (key from the environment variable
+    `api_key_env`)."""
     from sparring.config import EndpointConfig, OpponentConfig
 
     if spec in ("random", "self", "minimax", "kuhn_equilibrium"):
         return OpponentConfig(kind=spec)
+    blundering = _BLUNDERING_SPEC.fullmatch(spec)
+    if blundering:
+        rate = float(blundering.group(2))
+        if rate > 1.0:
+            raise ValueError(f"opponent {spec!r}: the random-move rate must be in [0, 1]")
+        return OpponentConfig(kind=blundering.group(1), random_move_rate=rate)
     if spec.startswith("checkpoint:") and spec != "checkpoint:":
         return OpponentConfig(kind="checkpoint", path=spec.split(":", 1)[1])
     match = re.fullmatch(r"openai:([^@]+)@(https?://\S+)", spec)
     if match:
         endpoint = EndpointConfig(model=match.group(1), base_url=match.group(2), api_key_env=api_key_env)
         return OpponentConfig(kind="openai", endpoint=endpoint)
-    raise ValueError(f"opponent {spec!r}: use random, self, minimax, kuhn_equilibrium, checkpoint:DIR or "
-                     "openai:MODEL@BASE_URL (e.g. openai:gpt-4o-mini@https://api.openai.com/v1)")
+    raise ValueError(f"opponent {spec!r}: use random, self, minimax, kuhn_equilibrium, minimax+random:P, "
+                     "kuhn_equilibrium+random:P, checkpoint:DIR or openai:MODEL@BASE_URL "
+                     "(e.g. openai:gpt-4o-mini@https://api.openai.com/v1)")
 
 
 class PoolOpponent:

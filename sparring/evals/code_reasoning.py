@@ -100,9 +100,9 @@ def parse_call_args(text: str) -> tuple[tuple, dict[str, Any]]:
 
 
 def parse_literal(text: str) -> Any:
-    """``ast.literal_eval`` with every failure as ValueError."""
+    """``ast.literal_eval`` with every failure as ValueError (and no SyntaxWarning on stderr)."""
     try:
-        return ast.literal_eval(text.strip())
+        return ast.literal_eval(parse_model_text(text.strip(), "eval"))
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as e:
         raise ValueError(f"not a Python literal: {text[:100]!r}") from e
 

@@ -726,9 +726,23 @@ def test_opponent_specs():
     cfg = opponent_config("openai:gpt-4o-mini@https://api.example.com/v1", api_key_env="MY_KEY")
     assert (cfg.kind, cfg.endpoint.model, cfg.endpoint.base_url, cfg.endpoint.api_key_env) == (
         "openai", "gpt-4o-mini", "https://api.example.com/v1", "MY_KEY")
-    for bad in ("human", "checkpoint:", "openai:gpt", "openai:@http://x", "pool"):
+    for bad in ("human", "checkpoint:", "openai:gpt", "openai:@http://x", "pool", "random+random:0.5",
+                "minimax+random:", "minimax+random:-0.1"):
         with pytest.raises(ValueError, match="use random"):
             opponent_config(bad)
+
+
+def test_blundering_specs_round_trip_through_the_opponents_name():
+    """EXPERT+random:P is the config with random_move_rate P, and the opponent it builds reports
+    the same spec as its name (the label eval tables print)."""
+    for spec, kind, rate, game in (("minimax+random:0.5", "minimax", 0.5, "tictactoe"),
+                                   ("kuhn_equilibrium+random:0.25", "kuhn_equilibrium", 0.25, "kuhn_poker")):
+        cfg = opponent_config(spec)
+        assert (cfg.kind, cfg.random_move_rate) == (kind, rate)
+        assert build_opponent(cfg, game=game, game_options={}, seed=0).name == spec
+    assert opponent_config("minimax+random:.5").random_move_rate == 0.5
+    with pytest.raises(ValueError, match="must be in \\[0, 1\\]"):
+        opponent_config("minimax+random:1.5")
 
 
 def test_build_opponent_kinds(tiny_path):

@@ -86,6 +86,25 @@ def test_parse_call_args_rejects_non_literals(text):
         cr.parse_call_args(text)
 
 
+def test_unparseable_answers_print_no_syntax_warning():
+    """A model's answer such as `1a` is a ValueError, not also a SyntaxWarning on stderr (the
+    held-out evals of a long run printed them). A fresh interpreter: pytest's own warning
+    filters would override the library's."""
+    import subprocess
+    import sys
+
+    script = ("from sparring.evals import code_reasoning as cr\n"
+              "for text in ('1a', '0x1for', '[1, 2a]'):\n"
+              "    for parse in (cr.parse_literal, cr.parse_call_args):\n"
+              "        try:\n"
+              "            parse(text)\n"
+              "        except ValueError:\n"
+              "            print('rejected')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["rejected"] * 6, done.stderr
+    assert "SyntaxWarning" not in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("a,b,same", [
     (1, 1, True), (1, 1.0, False), (1, True, False), ([1, (2, 3)], [1, (2, 3)], True),
     ([1, 2], (1, 2), False), ({"a": [1]}, {"a": [1]}, True), ({"a": 1}, {"a": 1.0}, False),
