@@ -49,6 +49,7 @@ from sparring.environments.problems.arithmetic import question as arithmetic_que
 from sparring.environments.problems.checking import MathVerifier, check, check_answer
 from sparring.evals.reasoning import evaluate as evaluate_reasoning
 from sparring.evals.reasoning import load_questions, reasoning_role
+from sparring.training.metrics import log_sizes, truncate_logs
 from sparring.types import Episode, SamplingParams, Turn
 
 ROLES = ("challenger", "reasoner")
@@ -322,11 +323,16 @@ class CorpusArena(Arena):
         return format_rows(cfg, count, ctx.seed, ctx.sampling, ctx.tokenizer)
 
     def state_dict(self) -> dict | None:
-        return {"sampler": self.sampler.state_dict()} if self.sampler is not None else None
+        state = {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}
+        if self.samples_path is not None:  # an append-only log: a resume cuts it back to this size
+            state["samples_bytes"] = log_sizes({"samples": self.samples_path}).get("samples", 0)
+        return state or None
 
     def load_state_dict(self, state: dict) -> None:
         if self.sampler is not None and "sampler" in state:
             self.sampler.load_state_dict(state["sampler"])
+        if self.samples_path is not None and "samples_bytes" in state:
+            truncate_logs({"samples": self.samples_path}, {"samples": state["samples_bytes"]})
 
     async def aclose(self) -> None:
         if self.math is not None:

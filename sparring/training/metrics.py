@@ -75,3 +75,19 @@ def read_metrics(path: str | Path) -> list[dict]:
     if not p.exists():
         return []
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def log_sizes(paths: dict[str, Path]) -> dict[str, int]:
+    """Bytes in each append-only log now (a checkpoint records them; see `truncate_logs`)."""
+    return {name: path.stat().st_size for name, path in paths.items() if path.exists()}
+
+
+def truncate_logs(paths: dict[str, Path], sizes: dict[str, int]) -> None:
+    """Cut each append-only log back to its size at the checkpoint a run resumes from: the lines of
+    the steps played after it (and a line torn by the kill) go, since the resumed run writes
+    those steps again. A log shorter than recorded is left as it is."""
+    for name, size in sizes.items():
+        path = paths.get(name)
+        if path is not None and path.exists() and path.stat().st_size > size:
+            with path.open("r+b") as f:
+                f.truncate(size)

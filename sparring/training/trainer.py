@@ -45,7 +45,7 @@ from sparring.training.credit import AdvantageAssigner
 from sparring.training.critic import Critic
 from sparring.training.learner import Learner
 from sparring.training.metric_sinks import open_sinks
-from sparring.training.metrics import MetricsLogger
+from sparring.training.metrics import MetricsLogger, log_sizes, truncate_logs
 from sparring.training.samples_log import write_samples
 from sparring.training.warm_start import run_sft
 from sparring.types import SamplingParams
@@ -104,7 +104,7 @@ class Trainer:
         cfg, last = self.cfg, {}
         prepared = self.prepare()  # before the progress bar: an arena's one-off work may show its own
         sinks = open_sinks(cfg.metrics, self.run_dir, cfg.run.name)
-        with MetricsLogger(self.run_dir / "metrics.jsonl", cfg.run.steps, self.show_progress, sinks) as metrics:
+        with MetricsLogger(self.logs["metrics"], cfg.run.steps, self.show_progress, sinks) as metrics:
             metrics.advance_to(self.step)
             if self.step == 0 and (self.warm_stats or prepared or cfg.eval.at_start):
                 metrics.log(0, {**self.warm_stats, **prepared, **(self.evaluate() if cfg.eval.at_start else {})})
@@ -118,7 +118,7 @@ class Trainer:
                 self.engine.pause()  # before the critic's forward passes: a sleeping vLLM frees the GPU
                 samples = self.assigner.assign(episodes)
                 stats.update(self.assigner.critic_stats)
-                write_samples(self.run_dir / "samples.jsonl", step + 1, episodes, samples, self.tokenizer,
+                write_samples(self.logs["samples"], step + 1, episodes, samples, self.tokenizer,
                               cfg.metrics.samples_per_step)
                 stats.update(self.learner.update(batching.build(
                     samples, cfg.optim.micro_batch_size, self.engine.pad_id, cfg.optim.minibatches, seed=cfg.run.seed * 7919 + self.step)))
@@ -131,16 +131,16 @@ class Trainer:
                 stats.update(_advantage_stats(samples))
                 if cfg.eval.every and self.step % cfg.eval.every == 0:
                     stats.update(self.evaluate())
-                if self.step % cfg.checkpoint.every == 0 or self.step == cfg.run.steps:
-                    self.save()
                 if self.step == cfg.run.steps and self.average is not None:
                     stats.update(self.finish_average())
                 stats["perf/step_s"] = time.perf_counter() - t0
-                metrics.log(self.step, stats, info=_progress_info(stats))
+                metrics.log(self.step, stats, info=_progress_info(stats))  # before the checkpoint that covers it
                 last = stats
+                if self.step % cfg.checkpoint.every == 0 or self.step == cfg.run.steps:
+                    self.save()
             if (self.average is not None and self.average.rows and self.step == cfg.run.steps
                     and not saved_model(self.run_dir / "average")):
-                last = self.finish_average()  # a run killed between its last checkpoint and the fit
+                last = self.finish_average()  # a last checkpoint written before the fit (older runs)
                 metrics.log(self.step, last)
         return last
 
@@ -221,9 +221,7 @@ class Trainer:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
-        if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        return model
+        return self._checkpointing(model)
 
     def _resumed_reference(self, resume: Path | None):
         """The KL reference of a resumed full fine-tuning run: the starting weights again, not the
@@ -232,7 +230,14 @@ class Trainer:
         cfg = self.cfg
         if resume is None or not cfg.loss.kl_coef or cfg.model.lora is not None or cfg.loss.ref_update_every:
             return None
-        return load_model(str(self._start_path()), cfg.model.dtype, device=cfg.model.device)
+        # as the fresh run's reference (a copy of the policy): checkpointing picks the log-prob path
+        return self._checkpointing(load_model(str(self._start_path()), cfg.model.dtype, device=cfg.model.device))
+
+    def _checkpointing(self, model):
+        """`model` with gradient checkpointing on where the config asks for it."""
+        if self.cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return model
 
     def _critic(self, model) -> Critic:
         """The value head, on the policy model or on its own copy of the starting weights
@@ -319,8 +324,14 @@ class Trainer:
                              "(`prompt.style`); one supervised warm start needs one style in every arena")
         return rows
 
+    @property
+    def logs(self) -> dict[str, Path]:
+        """The run's append-only logs; a checkpoint records their sizes, a resume cuts them back."""
+        return {"metrics": self.run_dir / "metrics.jsonl", "samples": self.run_dir / "samples.jsonl"}
+
     def save(self) -> Path:
-        state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json")}
+        state = {"advantages": self.assigner.state_dict(), "config": self.cfg.model_dump(mode="json"),
+                 "log_bytes": log_sizes(self.logs)}
         components = {f"arena/{arena.name}": arena.state_dict() for arena in self.arenas}
         if self.average is not None:
             components["average_policy"] = self.average.state_dict()
@@ -330,6 +341,7 @@ class Trainer:
     def _restore(self, path: Path) -> None:
         state, blob = checkpoint.load_state(path)
         self.step = int(state["step"])
+        truncate_logs(self.logs, state.get("log_bytes", {}))  # checkpoints before 2026-12-06 have none
         self.assigner.load_state_dict(state["advantages"])
         self.learner.load_state_dict(blob["learner"])
         saved = blob["learner"].get("components", {})

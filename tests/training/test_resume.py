@@ -121,8 +121,8 @@ def test_kill_9_then_resume(tmp_path, subprocess_env, uninterrupted):
     killed_at = checkpoint.latest(run_dir)
     k = int(killed_at.name.split("_")[1])
     assert 2 <= k < STEPS, f"the kill must land mid-run (latest checkpoint {k})"
-    before = read_metrics(run_dir / "metrics.jsonl")
-    assert all(r["step"] <= k for r in before), "a step was logged before its checkpoint was written"
+    # every checkpointed step was logged first (a step logged after the latest checkpoint goes on resume)
+    assert {r["step"] for r in read_metrics(run_dir / "metrics.jsonl")} >= set(range(1, k + 1))
 
     # the checkpoint the kill left is intact and equals the uninterrupted run at that step
     assert_same_weights(killed_at, ckpt(uninterrupted, k))
@@ -152,9 +152,7 @@ def test_kill_9_then_resume(tmp_path, subprocess_env, uninterrupted):
     # run the same command again: it continues from step k + 1 to the end
     proc2 = train(cfg, subprocess_env)
     assert f"steps={STEPS}" in proc2.stdout
-    records = read_metrics(run_dir / "metrics.jsonl")
-    resumed = [r["step"] for r in records[len(before):]]
-    assert resumed == list(range(k + 1, STEPS + 1))
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == list(range(1, STEPS + 1))
     assert checkpoint.latest(run_dir).name == f"step_{STEPS:07d}"
     assert steps_of(run_dir) == list(range(1, STEPS + 1))
     # the first checkpoint after the resume continued from the loaded baselines and weights:
@@ -178,6 +176,27 @@ def test_exact_resume_short_then_continued(tmp_path, subprocess_env, uninterrupt
     # 2 steps, then continued to 4 == 4 steps of the same config without interruption
     assert_same_weights(ckpt(run_dir, 4), ckpt(uninterrupted, 4))
     assert baselines(ckpt(run_dir, 4)) == baselines(ckpt(uninterrupted, 4))
+
+
+def test_a_resume_cuts_the_logs_back_to_its_checkpoint(tmp_path, subprocess_env, uninterrupted):
+    """A run killed after logging steps 3-4 (and tearing a line) but before checkpointing them
+    resumes from step 2 and writes steps 3-4 again: the logs then hold every step once, as the
+    uninterrupted run's do, and the run ends where the uninterrupted one does."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    cfg = write_config(tmp_path / "cfg.yaml", run_dir, steps=4)
+    train(cfg, subprocess_env, "checkpoint.every=2")
+    shutil.rmtree(ckpt(run_dir, 4))  # the kill came after step 4 was logged, before its checkpoint
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        with (run_dir / name).open("a") as f:
+            f.write('{"step": 4, "ti')  # torn by the kill
+    train(cfg, subprocess_env, "checkpoint.every=2")
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 2, 3, 4]
+    samples = [json.loads(line)["step"] for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    whole = [json.loads(line)["step"] for line in (uninterrupted / "samples.jsonl").read_text().splitlines()]
+    assert samples == [s for s in whole if s <= 4]
+    assert_same_weights(ckpt(run_dir, 4), ckpt(uninterrupted, 4))
 
 
 def test_a_checkpoint_from_before_the_arena_api_restores_the_opponent(tmp_path, subprocess_env):
@@ -205,7 +224,9 @@ def test_a_checkpoint_from_before_the_arena_api_restores_the_opponent(tmp_path, 
 @pytest.mark.parametrize("sets, split, steps, fresh", [
     (["loss.kl_coef=0.5"], 2, 4, [1]),  # the reference is the starting model, also after a resume
     (["loss.kl_coef=0.5", "loss.ref_update_every=2"], 3, 5, [1, 3, 5]),  # moved at 2 and 4: restored from the checkpoint
-], ids=["fixed_reference", "moved_reference"])
+    # the reloaded reference checkpoints as the fresh run's copy of the policy does (its log-prob path)
+    (["loss.kl_coef=0.5", "model.gradient_checkpointing=true"], 2, 4, [1]),
+], ids=["fixed_reference", "moved_reference", "checkpointed_reference"])
 def test_resume_restores_the_kl_reference(tmp_path, subprocess_env, sets, split, steps, fresh):
     """A resumed run computes its KL against the same reference as an uninterrupted one: the
     starting weights (not the checkpoint's), or the reference last moved by loss.ref_update_every.
@@ -220,3 +241,23 @@ def test_resume_restores_the_kl_reference(tmp_path, subprocess_env, sets, split,
     assert_same_weights(ckpt(run_dir, steps), ckpt(whole, steps))
     for records in (read_metrics(whole / "metrics.jsonl"), read_metrics(run_dir / "metrics.jsonl")):
         assert [r["step"] for r in records if r["loss/kl"] == 0.0] == fresh
+
+
+def test_checkpoints_keep_the_cuda_generators_where_there_is_a_gpu(monkeypatch):
+    """On a GPU the engine samples from the CUDA generators: a checkpoint saves and restores them
+    (here the CUDA calls are stand-ins; CPU runs save none)."""
+    import torch.cuda
+
+    assert "cuda" not in checkpoint.rng_state() or torch.cuda.is_available()
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.tensor([1], dtype=torch.uint8)] * 2)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    state = checkpoint.rng_state()
+    assert len(state["cuda"]) == 2
+    checkpoint.set_rng_state(state)
+    assert restored == [state["cuda"]]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # resumed on fewer GPUs: left as seeded
+    checkpoint.set_rng_state(state)
+    assert len(restored) == 1
