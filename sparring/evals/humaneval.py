@@ -42,6 +42,7 @@ from pathlib import Path
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
 from sparring.evals.answers import answer_then_execute, sample_count
+from sparring.sandbox.calls import fill_template
 from sparring.types import SamplingParams
 
 SYSTEM_PROMPT = (
@@ -187,7 +188,7 @@ _sparring_humaneval(__SOURCE__, __MARKER__)
 
 def wrap_program(source: str, marker: str) -> str:
     """The sandbox program: compile (a syntax error is reported, not raised), run, mark."""
-    return _WRAPPER.replace("__SOURCE__", repr(source)).replace("__MARKER__", repr(marker))
+    return fill_template(_WRAPPER, {"__SOURCE__": repr(source), "__MARKER__": repr(marker)})
 
 
 def classify(result, marker: str) -> tuple[str, str]:

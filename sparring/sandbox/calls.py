@@ -203,10 +203,9 @@ def _prepare(sb: Sandbox, code: str, func: str, inputs: Sequence[tuple | Call],
         if v is not None and not v > 0:
             raise ValueError(f"{name} must be > 0, got {v!r}")
     nonce = "#sparring-" + secrets.token_hex(8)
-    program = (_HARNESS.replace("__CODE__", repr(code)).replace("__FUNC__", repr(func))
-               .replace("__CALLS__", repr(repr([(c.args, dict(c.kwargs)) for c in calls])))
-               .replace("__NONCE__", repr(nonce))
-               .replace("__PER_CALL__", repr(per_call_timeout_s or 0.0)))
+    program = fill_template(_HARNESS, {"__CODE__": repr(code), "__FUNC__": repr(func),
+                                       "__CALLS__": repr(repr([(c.args, dict(c.kwargs)) for c in calls])),
+                                       "__NONCE__": repr(nonce), "__PER_CALL__": repr(per_call_timeout_s or 0.0)})
     base = limits or sb.limits
     if batch_timeout_s is not None:
         base = base.updated(timeout_s=batch_timeout_s)
@@ -275,6 +274,17 @@ def _check_call(index: int, c: object) -> Call:
     return call
 
 
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """`template` with each placeholder replaced in one pass: text already inserted (a model's
+    program, which may contain `__NONCE__` itself) is never substituted again."""
+    return re.sub("|".join(map(re.escape, values)), lambda m: values[m.group(0)], template)
+
+
+# The payload the harness writes: repr() of a str, one line. Matched before literal_eval, so a
+# forged line cannot hand the host a deeply nested literal (MemoryError, RecursionError).
+_PAYLOAD = re.compile(r"'(?:[^'\\\n]|\\.)*'" + "|" + r'"(?:[^"\\\n]|\\.)*"')
+
+
 def _parse(execution: ExecResult, nonce: str, n: int) -> CallBatch:
     found: dict[int, CallResult] = {}
     load_error: CallResult | None = None
@@ -285,6 +295,8 @@ def _parse(execution: ExecResult, nonce: str, n: int) -> CallBatch:
     for m in pattern.finditer(execution.stdout):
         try:
             index_s, kind, elapsed_s, payload_s = m.group(1).split(" ", 3)
+            if not _PAYLOAD.fullmatch(payload_s):
+                raise ValueError("not a str repr")
             index, elapsed, payload = int(index_s), float(elapsed_s), ast.literal_eval(payload_s)
             status = _KIND_STATUS[kind]
         except (ValueError, SyntaxError, KeyError):

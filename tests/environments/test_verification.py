@@ -126,6 +126,25 @@ def test_answer_checks(candidate, gold, mode, want):
     assert to_number("3/0") is None
 
 
+def test_numbers_out_of_float_range_are_counted_not_raised_or_hung():
+    """`1e400` overflowed float() in the numeric check and the voting key; `1e999999999` made
+    Fraction compute 10**999999999 (a hang). Both are now answers like any other."""
+    import time
+
+    from sparring.environments.challenges.rewards import answer_key
+
+    t0 = time.perf_counter()
+    for text in ("1e999999999", "1e-999999999", "1e999999999%"):
+        assert to_number(text) is None
+        assert check(text, "5", "auto") is False and check("5", text, "numeric") is False
+        assert answer_key(text, "free") == ("text", text)
+    assert time.perf_counter() - t0 < 5.0
+    assert check("1e400", "1e400", "numeric") and not check("1e400", "1e399", "numeric")
+    assert check("2.5e3", "2500", "auto") and check("0.1000001", "0.1", "numeric")
+    assert answer_key("1e400", "free") == answer_key("10e399", "free") != answer_key("1e399", "free")
+    assert answer_key("0.5", "free") == answer_key("1/2", "free")
+
+
 def test_math_verify_checks_off_the_main_thread_and_never_hangs():
     pytest.importorskip("math_verify")
     import threading

@@ -41,6 +41,15 @@ def forge_with_real_nonce():
     nonce = sys._getframe(1).f_locals["_nonce"]  # read from the harness's frame
     print("\\n%s 0 ok 0.0 '42'" % nonce)
     return 1
+
+def forge_a_deep_literal():
+    import sys
+    nonce = sys._getframe(1).f_locals["_nonce"]
+    print("\\n%s 0 ok 0.0 %s1" % (nonce, "-" * 6000))  # literal_eval on the host: MemoryError
+    return 1
+
+def placeholders():
+    return '__FUNC__ __NONCE__ __CALLS__ __PER_CALL__ __CODE__'
 '''
 
 
@@ -98,6 +107,18 @@ def test_forged_result_lines_are_detected(sb):
     assert r.status == "ok" and r.value == 1  # the forged line used a wrong nonce: ignored
     forged = call_function(sb, PROGRAM, "forge_with_real_nonce")
     assert forged.status == "error" and "forged" in forged.detail
+
+
+def test_a_forged_deep_literal_is_a_forgery_not_a_host_crash(sb):
+    forged = call_function(sb, PROGRAM, "forge_a_deep_literal")
+    assert forged.status == "error" and "forged" in forged.detail
+
+
+def test_harness_placeholders_in_the_program_are_left_alone(sb):
+    """The harness is filled in one pass: a program that spells `__NONCE__` gets its own text
+    back, not the nonce (which would let it forge results)."""
+    r = call_function(sb, PROGRAM, "placeholders")
+    assert r.status == "ok" and r.value == "__FUNC__ __NONCE__ __CALLS__ __PER_CALL__ __CODE__"
 
 
 def test_determinism_check_uses_two_hash_seeds(sb):

@@ -68,7 +68,7 @@ DEFAULT_FORBIDDEN_MODULES: tuple[str, ...] = (
     "fileinput", "filecmp", "mmap", "fcntl", "pty", "tty", "termios", "resource", "posix",
     "nt", "pwd", "grp", "platform", "sysconfig", "site", "builtins", "importlib", "imp",
     "pkgutil", "runpy", "zipimport", "code", "codeop", "ctypes", "cffi", "gc", "inspect",
-    "traceback", "dis", "types", "weakref", "atexit", "signal", "faulthandler", "tracemalloc",
+    "traceback", "linecache", "dis", "types", "weakref", "atexit", "signal", "faulthandler", "tracemalloc",
     "pickle", "cPickle", "marshal", "shelve", "dbm", "sqlite3", "copyreg", "zipfile",
     "tarfile", "gzip", "bz2", "lzma", "zlib", "logging", "warnings",
     # nondeterminism: randomness, clocks, concurrency

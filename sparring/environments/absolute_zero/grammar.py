@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sparring.environments.absolute_zero.buffers import Entry
-from sparring.environments.absolute_zero.checks import parse_model_text
+from sparring.environments.absolute_zero.checks import ValidationConfig, parse_model_text
 
 CALLS = ("sorted", "len", "sum", "max", "min")
 NAMES = frozenset({"a", "x", *CALLS})
@@ -144,9 +144,11 @@ _ALLOWED_NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Retur
 def in_grammar(program: str) -> bool:
     """Whether `program` is `def f(a): return <expr>` using only the grammar's names, operators
     (+ - *), small int constants, slices, indexing and one-variable list comprehensions."""
+    if len(program) > ValidationConfig.max_program_chars:  # before parsing: deep nesting exhausts the parser
+        return False
     try:
         tree = parse_model_text(program)
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
         return False

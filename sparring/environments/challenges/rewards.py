@@ -88,4 +88,4 @@ def answer_key(answer: str | None, fmt: str) -> Hashable | None:
     if fmt == "mcq":
         return mcq_letter(answer)
     number = to_number(answer)
-    return ("number", float(number)) if number is not None else ("text", normalize(answer))
+    return ("number", number) if number is not None else ("text", normalize(answer))  # exact: no float overflow

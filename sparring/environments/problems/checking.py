@@ -51,12 +51,21 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip(_PUNCT).lower())
 
 
-def to_number(text: str) -> Fraction | float | None:
+_EXPONENT = re.compile(r"[eE]\s*([-+]?\d+)\s*$")
+MAX_EXPONENT = 400
+"""Largest |exponent| read in `1e400` notation: Fraction("1e999999999") would compute 10**999999999
+(a hang on model text); beyond this no answer is a float either."""
+
+
+def to_number(text: str) -> Fraction | None:
     """A number written as an int, decimal, fraction or percentage (commas allowed), or None."""
     s = text.strip().strip("$").replace(",", "").rstrip(".")
     scale = 1
     if s.endswith("%"):
         s, scale = s[:-1].strip(), 100
+    exponent = _EXPONENT.search(s)
+    if exponent is not None and abs(int(exponent.group(1)[:8])) > MAX_EXPONENT:
+        return None
     try:
         if "/" in s:
             num, den = s.split("/", 1)
@@ -81,7 +90,8 @@ def check(candidate: str | None, gold: str, mode: CheckMode = "auto", math: Math
         return normalize(candidate) == normalize(gold)
     if mode == "numeric":
         a, b = to_number(candidate), to_number(gold)
-        return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+        # exact: float() of a number written out to 400 digits would overflow
+        return a is not None and b is not None and abs(a - b) <= Fraction(1, 10**6) * max(1, abs(b))
     if mode == "mcq":
         letter = mcq_letter(candidate)
         return letter is not None and letter == mcq_letter(gold)
@@ -136,7 +146,7 @@ def unbox(text: str) -> str:
     return s
 
 
-def plain_number(text: str) -> Fraction | float | None:
+def plain_number(text: str) -> Fraction | None:
     """`to_number`, but a comma must separate thousands ("1,000"): "1,2" is a list, not 12. LaTeX's
     "\\%", "1,\\!000" and "1{,}000" are read too."""
     s = text.strip().strip("$").strip().replace("\\%", "%").replace("\\!", "").replace("{,}", ",")

@@ -50,6 +50,8 @@ def test_parentheses_follow_precedence():
     "x = 1\ndef f(a):\n    return a",
     "def f(a):\n    y = a\n    return y",
     "not python at all (",
+    "def f(a):\n    return " + "-" * 6000 + "a",  # the parser's MemoryError, a crash of the step before
+    "def f(a):\n    return " + "-" * 3000 + "a",  # RecursionError
 ])
 def test_programs_outside_the_grammar_are_rejected(program):
     assert not g.in_grammar(program)

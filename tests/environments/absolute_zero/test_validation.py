@@ -30,6 +30,7 @@ FORBIDDEN = [
     ("from os import system\ndef f(a):\n    return a", "forbidden_import"),
     ("import math, os\ndef f(a):\n    return a", "forbidden_import"),
     ("import sys\ndef f(a):\n    return a", "forbidden_import"),
+    ("import linecache\ndef f(a):\n    return a", "forbidden_import"),  # holds the harness source, nonce and all
     ("def f(a):\n    import subprocess\n    return a", "forbidden_import"),
     ("import importlib\ndef f(a):\n    return importlib.import_module('os')", "forbidden_import"),
     ("from importlib import import_module\ndef f(a):\n    return a", "forbidden_import"),
