@@ -33,7 +33,8 @@ GRAMMAR = "[Offer: I give N Wood, M Gold; you give A Wood, B Gold], [Accept] or 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _ITEM = r"\d{1,6}\s*(?:wood|gold)"
 _SIDE = rf"(nothing|{_ITEM}(?:\s*(?:,|and)\s*{_ITEM})*)"
-_OFFER = re.compile(rf"offer\s*:?\s*i\s+give\s+{_SIDE}\s*;\s*you\s+give\s+{_SIDE}\s*\.?", re.IGNORECASE)
+# offer\s*(?::\s*)?, not offer\s*:?\s*: two runs of \s* around an optional colon backtrack quadratically
+_OFFER = re.compile(rf"offer\s*(?::\s*)?i\s+give\s+{_SIDE}\s*;\s*you\s+give\s+{_SIDE}\s*\.?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from typing import Any
 
 from sparring.agents.policies import ScriptedPolicy
 from sparring.agents.roles import Role
+from sparring.environments import delimited
 from sparring.environments.absolute_zero.checks import parse_model_text
 from sparring.evals.answers import answer_then_execute
 from sparring.types import SamplingParams
@@ -107,13 +108,13 @@ def parse_literal(text: str) -> Any:
         raise ValueError(f"not a Python literal: {text[:100]!r}") from e
 
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_ANSWER = delimited.tag_pair("answer")
 _FENCE = re.compile(r"```[\w+-]*[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
 def extract_answer(text: str) -> str:
     """The answer part of a model's text (last <answer> tag, first fenced block, or all)."""
-    tags = _ANSWER.findall(text)
+    tags = delimited.contents(text, *_ANSWER)
     if tags:
         return tags[-1].strip()
     fence = _FENCE.search(text)

@@ -22,9 +22,13 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_CODE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
-_TAGS = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL | re.IGNORECASE) for tag in ("input", "output", "message")}
+from sparring.environments import delimited
+
+# Blocks are found by linear scans (environments/delimited.py): a lazy regex over model text of
+# many unclosed tags is quadratic.
+_THINK = delimited.tag_pair("think", 0)
+_CODE = (re.compile(r"```[ \t]*(?:(?:python3?|py)[ \t]*)?\r?\n", re.IGNORECASE), re.compile("```"))
+_TAGS = {tag: delimited.tag_pair(tag) for tag in ("input", "output", "message")}
 
 SYSTEM_PROMPT = ("You write and reason about small deterministic Python functions. "
                  "Follow the answer format exactly.")
@@ -47,7 +51,7 @@ RULES = ("The function must be named f, be deterministic and self-contained: no 
 
 def strip_thinking(text: str) -> str | None:
     """The answer part of a completion: closed <think> blocks removed; None if one never closes."""
-    text = _THINK.sub("", text)
+    text = delimited.without(text, *_THINK)
     return None if "<think>" in text else text
 
 
@@ -60,13 +64,13 @@ def tag(name: str, value: str) -> str:
 
 
 def last_code(text: str) -> str | None:
-    blocks = [b.strip() for b in _CODE.findall(text)]
+    blocks = [b.strip() for b in delimited.contents(text, *_CODE)]
     blocks = [b for b in blocks if b]
     return blocks[-1] if blocks else None
 
 
 def tags(text: str, name: str) -> list[str]:
-    return [v.strip() for v in _TAGS[name].findall(text)]
+    return [v.strip() for v in delimited.contents(text, *_TAGS[name])]
 
 
 def last_tag(text: str, name: str) -> str | None:

@@ -21,16 +21,19 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from sparring.environments import delimited
 from sparring.environments.problems.checking import mcq_letter, normalize
 
 TaskFormat = Literal["mcq", "free"]
 LETTERS = "ABCD"
 INVALID_REASONS = ("truncated", "no_answer_span", "unparseable", "empty_question", "too_long", "options",
                    "duplicate_options", "bad_answer", "answer_in_question")
-_QUESTION = re.compile(r"^\s*\**question\**\s*[:：]\s*", re.IGNORECASE | re.MULTILINE)
-_ANSWER = re.compile(r"^\s*\**(?:gold\s+)?answer\**\s*[:：]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_OPTION = re.compile(r"^\s*\(?([A-Za-z])[).:]\s+(.+?)\s*$")
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+# ^[ \t]*, not ^\s*: \s* would run over every following newline from each line start (quadratic on
+# a completion of blank lines); the labels read are the same.
+_QUESTION = re.compile(r"^[ \t]*\**question\**\s*[:：]\s*", re.IGNORECASE | re.MULTILINE)
+_ANSWER = re.compile(r"^[ \t]*\**(?:gold\s+)?answer\**\s*[:：]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+_OPTION = re.compile(r"^\s*\(?([A-Za-z])[).:]\s+(.*\S)\s*$")  # (.*\S), not (.+?): linear on long lines
+_ANSWER_TAG = delimited.tag_pair("answer")
 _BOXED = re.compile(r"^\\boxed\{(.*)\}$")
 
 
@@ -75,7 +78,7 @@ def parse_challenge(span: str | None, fmt: TaskFormat, max_question_chars: int =
     (majority-vote labels, R-Zero) the Answer line may be left out; the answer is then ""."""
     if span is None:
         return "no_answer_span"
-    tagged = _ANSWER_TAG.findall(span)
+    tagged = delimited.contents(span, *_ANSWER_TAG)
     text = tagged[-1] if tagged else span
     q, a = _QUESTION.search(text), None
     if q is not None:

@@ -19,9 +19,14 @@ from dataclasses import dataclass
 
 _POSITIVE = {"correct": True, "yes": True, "true": True, "right": True,
              "incorrect": False, "no": False, "false": False, "wrong": False}
-_VERDICT = re.compile(r"^\s*([a-z]+)\s*(?:[,;:]?\s*\(?\s*([0-9]*\.?[0-9]+)\s*(%?)\s*\)?)?\s*$", re.IGNORECASE)
+_VERDICT = re.compile(r"^\s*([a-z]+)\s*(?:[,;:]?\s*\(?\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(%?)\s*\)?)?\s*$",
+                      re.IGNORECASE)
 _SCORE = re.compile(r"^\s*(?:score\s*[:=]?\s*)?(\d{1,2})\s*(?:/\s*10)?\s*$", re.IGNORECASE)
-_ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[.)]|[-*\u2022])\s+(\S.*?)\s*$")
+_ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[.)]|[-*\u2022])\s+(\S(?:.*\S)?)\s*$")  # not (\S.*?)\s*$: quadratic
+MAX_VERDICT_CHARS = 200
+"""A verdict or a score is a few words; longer text (a bracket format falls back to the whole
+answer) is unreadable, and is never given to these patterns, whose optional runs of whitespace
+backtrack on long text."""
 _MARKS = {"yes": True, "pass": True, "1": True, "y": True, "no": False, "fail": False, "0": False, "n": False}
 
 
@@ -41,7 +46,7 @@ class Verdict:
 
 def parse_verdict(answer: str | None) -> Verdict | None:
     """The verdict in `answer`, or None (unreadable, or a confidence outside [0, 1] / [0, 100]%)."""
-    if answer is None:
+    if answer is None or len(answer) > MAX_VERDICT_CHARS:
         return None
     m = _VERDICT.match(answer)
     if not m or m.group(1).lower() not in _POSITIVE:
@@ -57,7 +62,7 @@ def parse_verdict(answer: str | None) -> Verdict | None:
 
 def parse_score(answer: str | None) -> int | None:
     """An integer score 1..10, or None."""
-    m = _SCORE.match(answer) if answer is not None else None
+    m = _SCORE.match(answer) if answer is not None and len(answer) <= MAX_VERDICT_CHARS else None
     if not m:
         return None
     s = int(m.group(1))
