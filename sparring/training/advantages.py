@@ -19,6 +19,7 @@ last turn, and returns one advantage per turn (GAE). Naming `values` switches th
 from __future__ import annotations
 
 import inspect
+import logging
 from collections import defaultdict
 from typing import Any, Hashable, Sequence
 
@@ -26,6 +27,7 @@ import torch
 
 from sparring.registry import Registry, where
 
+log = logging.getLogger(__name__)
 EPS = 1e-6
 
 
@@ -143,7 +145,10 @@ class RAE:
         return {"alpha": self.alpha, "baselines": [[_jsonable(k), v] for k, v in self.baselines.items()]}
 
     def load_state_dict(self, d: dict) -> None:
-        self.alpha = float(d["alpha"])
+        """The baselines; alpha stays the config's, so a resumed run can change it (said in the log)."""
+        if float(d["alpha"]) != self.alpha:
+            log.info("rae: alpha %g from the config, %g in the checkpoint: going on with %g", self.alpha,
+                     float(d["alpha"]), self.alpha)
         self.baselines = {_hashable(k): float(v) for k, v in d["baselines"]}
 
 

@@ -148,6 +148,10 @@ def test_rae_keys_are_arena_and_role():
     other = assigner("rae", rae_alpha=0.5)
     other.load_state_dict(a.state_dict())
     assert other.rae.baselines == a.rae.baselines
+    # a resumed run that changes rae_alpha goes on with the config's value, from the saved baselines
+    changed = assigner("rae", rae_alpha=0.8)
+    changed.load_state_dict(a.state_dict())
+    assert changed.rae.alpha == 0.8 and changed.rae.baselines == a.rae.baselines
 
 
 def test_group_tag_splits_grpo_groups():
