@@ -59,7 +59,9 @@ class OpenAIChatPolicy:
             raise EndpointError("bad_response", f"not a chat completion: {raw[:200]!r}") from None
         if not isinstance(content, str):
             raise EndpointError("bad_response", f"message content is {type(content).__name__}, not text")
-        return content
+        # JSON may carry lone surrogates ("\\ud800"), which no tokenizer encodes: the game would pass
+        # them on in the learner's observation
+        return content.encode("utf-8", "replace").decode("utf-8")
 
     async def act(self, role: Role, player: int, observation: str, legal, state=None) -> Turn:
         self.requests += 1

@@ -695,6 +695,18 @@ def test_endpoint_illegal_answer_and_refused_connection(server, monkeypatch):
     assert turn.invalid and closed.errors == {"connection": 1}
 
 
+def test_endpoint_text_with_a_lone_surrogate_reaches_the_game_encodable(server, monkeypatch, tiny_path):
+    """JSON can carry a lone surrogate ("\\ud800"); the turn text must be one a tokenizer can
+    encode, since a game passes it on in the learner's next observation."""
+    from sparring.agents.models import load_tokenizer
+
+    policy = _endpoint(server, monkeypatch)
+    server.replies = [(200, b'{"choices": [{"message": {"content": "[bet] \\ud800 deal"}}]}', 0)]
+    turn = run(policy.act(Role("r"), 0, "obs", ["check", "bet"]))
+    assert turn.action == "bet" and turn.text == "[bet] ? deal"
+    assert Role("r").prompt_ids(load_tokenizer(tiny_path), f"They said: {turn.text}")
+
+
 def test_endpoint_key_handling(server, monkeypatch):
     from sparring.agents.http_policy import OpenAIChatPolicy
 
