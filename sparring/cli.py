@@ -127,9 +127,6 @@ def _eval_games(args) -> int:
         specs = [(spec, opponent_config(spec, args.api_key_env)) for spec in args.opponent]
     except ValueError as e:
         raise UsageError(str(e)) from None
-    for spec, cfg in specs:
-        if cfg.kind == "checkpoint" and not os.path.isdir(cfg.path):
-            raise UsageError(f"--opponent {spec}: {cfg.path} is not a directory")
     sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     prompt = _prompt_config(args)
     policy = _model_policy(args.model, args.engine)

@@ -30,13 +30,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
+def _existing(path: str | None) -> str | None:
+    """A local file or folder the run will read must be there when the config is read, so that a
+    typo is an error naming its key, not a traceback from deep in the run."""
+    if path is not None and not Path(path).expanduser().exists():
+        raise ValueError(f"no such file or directory: {path}")
+    return path
+
+
+def _local_model(name: str) -> str:
+    """A model name written as a path (/, ., ~) must be a directory; 'tiny' and hub ids pass."""
+    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+        raise ValueError(f"no such model directory: {name}")
+    return name
+
+
+LocalPath = Annotated[str | None, AfterValidator(_existing)]
+"""A config field naming a local file or folder (checked to exist)."""
+
+
 class RunConfig(_Strict):
     name: str = "run"
     """Run name, used in logs."""
     output_dir: str = "runs/run"
     """Where checkpoints, metrics.jsonl and the warm-started model go; an existing run resumes."""
-    seed: int = 0
-    """Seed for torch, numpy, python and episode seeds."""
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Seed for torch, numpy, python and episode seeds (numpy takes 0 to 2**32 - 1)."""
     steps: int = Field(100, ge=0)
     """Number of RL steps (rollout -> advantages -> update)."""
     threads: int = Field(0, ge=0)
@@ -76,7 +95,7 @@ class LoraConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: str = "tiny"
+    name: Annotated[str, AfterValidator(_local_model)] = "tiny"
     """'tiny' (built locally, offline), a local HF model directory, or a hub id."""
     tiny: TinyModelConfig = TinyModelConfig()
     """Shape of the tiny model when name == 'tiny'."""
@@ -255,7 +274,7 @@ class OpponentConfig(_Strict):
     (small perfect-information games, e.g. tictactoe); 'kuhn_equilibrium': a Nash strategy for Kuhn Poker;
     'checkpoint': a frozen model at `path`; 'pool': earlier snapshots of the learner (fictitious self-play);
     'openai': any OpenAI-compatible chat endpoint."""
-    path: str | None = None
+    path: LocalPath = None
     """Model directory for kind == 'checkpoint'."""
     pool: PoolConfig = PoolConfig()
     """Pool settings for kind == 'pool'."""
@@ -660,8 +679,8 @@ class ExperimentConfig(_Strict):
     imports: list[str] = []
     """Python modules imported before the rest of the config is validated: a user's games, arena
     kinds, estimators and engines (modules beside the config file or on sys.path)."""
-    arenas: list[SerializeAsAny[ArenaConfig]]
-    """Arenas sampled every step; each entry is validated by the config model of its `kind`."""
+    arenas: list[SerializeAsAny[ArenaConfig]] = Field(min_length=1)
+    """Arenas sampled every step (at least one); each entry is validated by the config model of its `kind`."""
     warm_start: WarmStartConfig = WarmStartConfig()
     """Supervised warm start."""
     average_policy: AveragePolicyConfig = AveragePolicyConfig()

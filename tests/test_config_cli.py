@@ -197,11 +197,22 @@ def test_shipped_config_validates():
     assert all(a.game in names() for a in cfg.arenas)
 
 
+# Presets for a GPU name data files the user brings (their header says which --set to give)
+USER_DATA = {"rise_qwen3.yaml": ["arenas.0.source.path", "arenas.0.eval_source.path"],
+             "spice_qwen3.yaml": ["arenas.0.corpus.path"]}
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_preset_validates(path):
+def test_every_shipped_preset_validates(path, tmp_path):
     from sparring.environments import names
 
-    cfg = load_config(path)
+    data = tmp_path / "data.jsonl"
+    data.write_text("")
+    keys = USER_DATA.get(path.name, [])
+    if keys:  # without the data the preset is refused, naming the key
+        with pytest.raises(ConfigError, match=f"{keys[0]}: .*no such file or directory"):
+            load_config(path)
+    cfg = load_config(path, [f"{key}={data}" for key in keys])
     assert cfg.run.steps > 0 and cfg.arenas
     assert all(a.game in names() for a in cfg.arenas if a.kind == "game")
 

@@ -173,7 +173,10 @@ def opponent_config(spec: str, api_key_env: str | None = "OPENAI_API_KEY"):
             raise ValueError(f"opponent {spec!r}: the random-move rate must be in [0, 1]")
         return OpponentConfig(kind=blundering.group(1), random_move_rate=rate)
     if spec.startswith("checkpoint:") and spec != "checkpoint:":
-        return OpponentConfig(kind="checkpoint", path=spec.split(":", 1)[1])
+        path = spec.split(":", 1)[1]
+        if not os.path.isdir(os.path.expanduser(path)):
+            raise ValueError(f"opponent {spec!r}: {path} is not a directory")
+        return OpponentConfig(kind="checkpoint", path=path)
     match = re.fullmatch(r"openai:([^@]+)@(https?://\S+)", spec)
     if match:
         endpoint = EndpointConfig(model=match.group(1), base_url=match.group(2), api_key_env=api_key_env)

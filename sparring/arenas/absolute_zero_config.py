@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sparring.arenas.tasks_config import VerificationConfig
-from sparring.config import ArenaConfig, _Strict
+from sparring.config import ArenaConfig, LocalPath, _Strict
 from sparring.environments.absolute_zero.prompts import AZR_TEXT, SYSTEM_PROMPT
 
 
@@ -58,7 +58,7 @@ class AZSeedConfig(_Strict):
     max_rounds: int = Field(100, ge=1)
     """Proposal rounds (episodes_per_step proposals per task type still short) before giving up and
     starting RL with what there is (a warning says how far each buffer got)."""
-    path: str | None = None
+    path: LocalPath = None
     """JSONL of seed tasks, one per line: {task?, program (or snippet), input or inputs, output(s)?,
     message?}; each is validated in the sandbox like a proposal, invalid lines are logged by file and
     line and skipped. Without task: a list of 2+ inputs is induction, one input goes to deduction and
@@ -161,7 +161,7 @@ class AbsoluteZeroArenaConfig(ArenaConfig):
     from a file; resumable from <run dir>/absolute_zero/<name>/seed.jsonl."""
     grammar: AZGrammarConfig | None = None
     """Restrict programs to the tiny grammar (seed set, warm start, validation); null: any Python."""
-    eval_triplets: str | None = None
+    eval_triplets: LocalPath = None
     """A JSONL file of held-out triplets in the buffers' export format ({task, program, input,
     output}; deduction and abduction lines are used) that `evaluate` gives the greedy solvers:
     eval/<arena>/<task>/heldout_accuracy and eval/<arena>/heldout_accuracy, checked in the sandbox."""

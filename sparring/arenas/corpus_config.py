@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sparring.agents.prompting import PromptConfig
-from sparring.config import ArenaConfig, _Strict
+from sparring.config import ArenaConfig, LocalPath, _Strict
 from sparring.environments.corpus import CorpusSource
 
 
@@ -18,7 +18,7 @@ class CorpusSourceConfig(_Strict):
     stdlib: bool = False
     """The offline default: docstrings of the installed Python standard library (modules,
     classes, functions), read from its source files at run time; nothing is downloaded."""
-    path: str | None = None
+    path: LocalPath = None
     """A local .jsonl/.json, .parquet, .csv or .txt file, or a folder of .txt/.md files."""
     dataset: str | None = None
     """A `datasets.load_dataset` id (hub or local script)."""
@@ -111,7 +111,7 @@ class BenchmarkConfig(_Strict):
     answer letter) rows as in GPQA / MMLU-Pro."""
     name: str | None = None
     """Its name in metric keys (default: the kind)."""
-    path: str | None = None
+    path: LocalPath = None
     """A local .jsonl/.json, .parquet or .csv file."""
     dataset: str | None = None
     """A `datasets.load_dataset` id."""

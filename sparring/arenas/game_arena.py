@@ -63,10 +63,17 @@ class GameArenaConfig(ArenaConfig):
         return self
 
     @model_validator(mode="after")
-    def _prompt_overrides_name_roles(self):
+    def _known_game_and_roles(self):
+        """The game exists and takes these options (a user's games are imported before validation);
+        prompt overrides name its roles. A game that cannot even be built here for another reason
+        (an optional package) fails where the arena is built."""
         try:
             players = make(self.game, **self.game_options).num_players
-        except Exception:  # noqa: BLE001 - an unknown game or bad options fail where the arena is built
+        except KeyError as e:  # unknown game: the message lists the registered ones
+            raise ValueError(f"game: {e.args[0] if e.args else e}") from None
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"game_options for {self.game!r}: {e}") from None
+        except Exception:  # noqa: BLE001
             return self
         self.prompt.check_roles(seat_role_names(self.game, players, self.shared_role))
         return self

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sparring.agents.prompting import PromptConfig
-from sparring.config import ArenaConfig, _Strict
+from sparring.config import ArenaConfig, LocalPath, _Strict
 
 
 class TaskSourceConfig(_Strict):
@@ -29,7 +29,7 @@ class TaskSourceConfig(_Strict):
     """arithmetic: the share of problems in the held-out split."""
     correct_share: float = Field(0.5, ge=0.0, le=1.0)
     """arithmetic: the probability that a reference candidate is right."""
-    path: str | None = None
+    path: LocalPath = None
     """A local .jsonl/.json, .parquet or .csv file of problems."""
     dataset: str | None = None
     """A `datasets.load_dataset` id (hub or local script)."""

@@ -732,9 +732,11 @@ def test_endpoint_as_an_arena_opponent_never_crashes_a_game(server, monkeypatch)
 
 
 # ----- specs and the builder -------------------------------------------------------------------------
-def test_opponent_specs():
+def test_opponent_specs(tmp_path):
     assert opponent_config("minimax").kind == "minimax"
-    assert opponent_config("checkpoint:/x/step_1").path == "/x/step_1"
+    assert opponent_config(f"checkpoint:{tmp_path}").path == str(tmp_path)
+    with pytest.raises(ValueError, match="is not a directory"):
+        opponent_config(f"checkpoint:{tmp_path / 'missing'}")
     cfg = opponent_config("openai:gpt-4o-mini@https://api.example.com/v1", api_key_env="MY_KEY")
     assert (cfg.kind, cfg.endpoint.model, cfg.endpoint.base_url, cfg.endpoint.api_key_env) == (
         "openai", "gpt-4o-mini", "https://api.example.com/v1", "MY_KEY")

@@ -197,7 +197,9 @@ def test_config_errors_name_the_key():
     with pytest.raises(ValidationError, match="majority needs reasoner.samples >= 2"):
         CorpusArenaConfig(name="x", reasoner={"samples": 1, "labels": "majority"})
     with pytest.raises(ValidationError, match="exactly one of stdlib"):
-        CorpusArenaConfig(name="x", corpus={"stdlib": True, "path": "a.jsonl"})
+        CorpusArenaConfig(name="x", corpus={"stdlib": True, "path": __file__})
+    with pytest.raises(ValidationError, match="corpus.path\n.*no such file or directory: a.jsonl"):
+        CorpusArenaConfig(name="x", corpus={"path": "a.jsonl"})
     with pytest.raises(ValidationError, match="formats"):
         CorpusArenaConfig(name="x", challenger={"formats": ["essay"]})
     assert re.search("corpus", CorpusArenaConfig(name="x").kind)

@@ -262,7 +262,7 @@ def test_config_refuses_stages_that_cannot_work():
                          ({"samples": 1, "judge": {"mode": "pairwise"}}, "samples >= 2"),
                          ({"verify": {}, "self_correction": {}}, "choose one"),
                          ({"judge": {"mode": "rubric", "meta": True}}, "pointwise"),
-                         ({"source": {"generator": "arithmetic", "path": "x.jsonl"}}, "exactly one")]:
+                         ({"source": {"generator": "arithmetic", "path": __file__}}, "exactly one")]:
         with pytest.raises(ValidationError, match=words):
             TaskArenaConfig(**{**base, **extra})
 
