@@ -51,6 +51,41 @@ class UsageError(Exception):
     """A command-line mistake; main prints it as 'error: ...' and exits 2."""
 
 
+def at_least_one(text: str) -> int:
+    """argparse type: an int >= 1 (--episodes, --samples)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a float >= 0 (--temperature, --watch)."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def writable_json(path: str | None) -> None:
+    """Fail before the work, not after it: --json must name a file in an existing folder."""
+    if path and (os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
+        raise UsageError(f"--json {path}: not a file in an existing folder")
+
+
+def known_games(games: list[str], options: dict) -> None:
+    """Every --game is a registered game that takes --game-option (UsageError naming it)."""
+    from sparring.environments import make
+
+    for game in games:
+        try:
+            make(game, **options)
+        except KeyError as e:
+            raise UsageError(f"--game {game}: {e.args[0] if e.args else e}") from None
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--game {game} with --game-option: {e}") from None
+
+
 def _game_options(pairs: list[str] | None) -> dict:
     import yaml
 
@@ -59,7 +94,10 @@ def _game_options(pairs: list[str] | None) -> dict:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--game-option {pair!r}: expected KEY=VALUE, e.g. hands=3")
-        options[key] = yaml.safe_load(raw)
+        try:
+            options[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise UsageError(f"--game-option {pair!r}: the value is not valid YAML ({e.problem})") from None
     return options
 
 
@@ -77,18 +115,20 @@ def load_model_arg(name: str):
         raise UsageError(f"cannot load model {name!r}: {e}") from None
 
 
-def _model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
+def model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
     """A frozen EnginePolicy of a model ('tiny', a directory or a hub id) on engine `backend`;
     sampling comes from the role."""
     from sparring.agents.engines import make_engine
     from sparring.config import EngineConfig
     from sparring.agents.policies import EnginePolicy
 
-    model, tok = load_model_arg(name)
-    try:
+    from pydantic import ValidationError
+
+    try:  # before the model loads: an unknown backend's message names the registered ones
         engine_cfg = EngineConfig(backend=backend, max_batch_size=max_batch_size)
-    except ValueError as e:  # an unknown backend: the message names the registered ones
-        raise UsageError(f"--engine {backend}: {e}") from None
+    except ValidationError as e:
+        raise UsageError(f"--engine {backend}: {e.errors()[0]['msg']}") from None
+    model, tok = load_model_arg(name)
     return EnginePolicy(make_engine(engine_cfg, model, tok), trainable=False)
 
 
@@ -97,12 +137,14 @@ def cmd_eval(args) -> int:
     (A further mode, e.g. --benchmark, adds one branch here and one function.)"""
     if args.temperature is None:  # exploitability scores the sampling policy; games are played greedily
         args.temperature = 1.0 if args.exploitability else 0.0
+    writable_json(args.json)
     if args.benchmark:
         from sparring.evals.cli import cmd_benchmark
 
         return cmd_benchmark(args)
     if not args.game:
         raise UsageError("eval needs --game (or --benchmark humaneval|code_reasoning|cruxeval|math|mcq)")
+    known_games([g for g in args.game if not args.exploitability], _game_options(args.game_option))
     if args.exploitability:
         from sparring.evals.exploitability_cli import cmd_exploitability
 
@@ -129,7 +171,7 @@ def _eval_games(args) -> int:
         raise UsageError(str(e)) from None
     sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     prompt = _prompt_config(args)
-    policy = _model_policy(args.model, args.engine)
+    policy = model_policy(args.model, args.engine)
     frozen = {}  # checkpoint and endpoint opponents are built once and reused across games
 
     async def run():
@@ -214,7 +256,7 @@ def _eval_elo(args) -> int:
         models.setdefault(os.path.basename(args.model.rstrip('/')) or args.model, args.model)
     sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     prompt = _prompt_config(args)
-    policies = {name: _model_policy(path, args.engine) for name, path in models.items()}
+    policies = {name: model_policy(path, args.engine) for name, path in models.items()}
     tokenizer = next((p.engine.tokenizer for p in policies.values()), None)  # the style resolves against the first
     if args.temperature == 0:
         print("note: greedy decoding (--temperature 0): in a game without chance every game of a pairing in "
@@ -276,7 +318,7 @@ def cmd_play(args) -> int:
             raise UsageError("play needs --checkpoint DIR (or --model tiny|DIR), or --two-humans")
         if not 0 <= args.seat < num_players:
             raise UsageError(f"--seat {args.seat}: {args.game} has seats 0-{num_players - 1}")
-        seats, policy = (args.seat,), _model_policy(args.checkpoint or args.model, args.engine)
+        seats, policy = (args.seat,), model_policy(args.checkpoint or args.model, args.engine)
     sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
     try:
         rewards = play(args.game, policy, seats, game_options=options, seed=args.seed, sampling=sampling,
@@ -362,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(repeatable; default random); opponents that cannot play a game are skipped with a note")
     e.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable with the key for openai: opponents ('' for none)")
-    e.add_argument("--episodes", type=int, default=1000, help="games per seat (per pairing with --elo)")
-    e.add_argument("--temperature", type=float, default=None,
+    e.add_argument("--episodes", type=at_least_one, default=1000, help="games per seat (per pairing with --elo)")
+    e.add_argument("--temperature", type=non_negative, default=None,
                    help="0 = greedy (the default for games; --exploitability defaults to 1, the sampling policy)")
     e.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"token budget of one answer (games: default {GAME_MAX_NEW_TOKENS}; math/mcq: 1024)")
@@ -392,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--seat", type=int, default=0, help="your seat (0 moves first)")
     pl.add_argument("--two-humans", action="store_true", help="humans play every seat")
     pl.add_argument("--game-option", action="append", metavar="KEY=VALUE", help="game option, e.g. hands=3")
-    pl.add_argument("--temperature", type=float, default=0.0, help="the model's temperature (0 = greedy)")
+    pl.add_argument("--temperature", type=non_negative, default=0.0, help="the model's temperature (0 = greedy)")
     pl.add_argument("--max-new-tokens", type=int, default=8)
     _prompt_flags(pl)
     pl.add_argument("--seed", type=int, default=0, help="game seed (the deal)")
@@ -400,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="one self-contained HTML report of one or more runs (overlaid)")
     r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     r.add_argument("--out", default="report.html", help="the HTML file to write")
-    r.add_argument("--watch", type=int, default=0, metavar="SECONDS",
+    r.add_argument("--watch", type=non_negative, default=0, metavar="SECONDS",
                    help="rewrite the report every SECONDS while runs train (the page reloads itself)")
     _import_flag(r, engine=False)
     r.set_defaults(fn=cmd_report)

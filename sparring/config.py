@@ -904,13 +904,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), data:
     source = str(path) if path else "<dict>"
     if path is not None:
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"cannot read config {path}: not UTF-8 text (byte {e.start})") from None
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

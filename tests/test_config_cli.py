@@ -176,8 +176,11 @@ def test_missing_config_file(tmp_path):
 
 def test_bad_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("run: [unclosed\n")
-    assert "not valid YAML" in error_of(path=bad)
+    bad.write_text("run:\n  steps: 3\n bad: [\n")
+    msg = error_of(path=bad)
+    assert msg.startswith(f"{bad}:3:2: not valid YAML") and len(msg.splitlines()) == 1  # file:line:column
+    bad.write_bytes(b"run:\n  name: \xff\xfe\n")
+    assert "not UTF-8" in error_of(path=bad)
 
 
 @pytest.mark.parametrize("text", ["- 1\n- 2\n", "just a string\n", "42\n"])
@@ -275,6 +278,34 @@ def test_cli_main_missing_file_and_bad_override(tmp_path, capsys):
     assert main(["train", str(good), "--set", "arenas.0.bogus=1"]) == 2
     assert "arenas.0.bogus" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["eval", "--model", "tiny", "--game", "tictactoo"], "--game tictactoo: unknown game"),
+    (["eval", "--model", "tiny", "--game", "tictactoe", "--game-option", "view=bogus"], "view must be one of"),
+    (["eval", "--model", "tiny", "--game", "tictactoe", "--game-option", "view=["], "not valid YAML"),
+    (["eval", "--model", "tiny", "--game", "tictactoe", "--json", "/nonexistent/x.json"], "not a file in an existing"),
+    (["eval", "--benchmark", "code_reasoning", "--model", "/nonexistent"], "no such directory"),
+    (["eval", "--benchmark", "code_reasoning", "--model", "tiny", "--engine", "vlm"], "unknown engine backend 'vlm'"),
+])
+def test_eval_mistakes_are_one_line_errors_before_any_work(argv, says, capsys):
+    """Each was a traceback, or (--json) one after the whole evaluation had run."""
+    from sparring.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and says in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["eval", "--model", "tiny", "--game", "tictactoe", "--episodes", "0"],
+                                  ["eval", "--model", "tiny", "--game", "tictactoe", "--temperature", "-1"],
+                                  ["play", "tictactoe", "--temperature", "-3"], ["report", "x", "--watch", "-1"]])
+def test_out_of_range_numbers_on_the_command_line_are_refused(argv, capsys):
+    from sparring.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and "must be" in capsys.readouterr().err
 
 
 def test_cli_requires_a_command():

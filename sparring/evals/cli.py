@@ -42,11 +42,12 @@ def _k_list(text: str) -> list[int]:
 def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark options to ``parser`` (an existing ``--model`` etc. is reused)."""
     from sparring.agents.answer_formats import FORMATS
+    from sparring.cli import at_least_one, non_negative
 
     g = parser.add_argument_group("benchmarks")
     g.add_argument("--benchmark", choices=BENCHMARKS, default=None,
                    help="run a benchmark instead of games")
-    g.add_argument("--samples", type=int, default=1, help="answers sampled per problem (n)")
+    g.add_argument("--samples", type=at_least_one, default=1, help="answers sampled per problem (n)")
     g.add_argument("--k", type=_k_list, action="extend", default=None, metavar="K",
                    help="pass@k to report (repeatable or comma list; default 1; k <= samples)")
     g.add_argument("--triplets", default=None, metavar="FILE",
@@ -95,7 +96,7 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
         g.add_argument("--model", default=None,
                        help="'tiny', a checkpoint / model directory, or a hub id")
     if "--temperature" not in present:
-        g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+        g.add_argument("--temperature", type=non_negative, default=0.0, help="0 = greedy")
     if "--seed" not in present:
         g.add_argument("--seed", type=int, default=0)
     if "--json" not in present:
@@ -277,18 +278,15 @@ def _load(args) -> list:
 
 
 def _model_policy(args):
+    """The model's policy and engine; `sparring eval`'s loader, so a bad --model or --engine is a
+    one-line error."""
     import torch
 
-    from sparring.agents.engines import make_engine
-    from sparring.agents.models import load_model, load_tokenizer, resolve
-    from sparring.agents.policies import EnginePolicy
+    from sparring.cli import model_policy
 
     torch.manual_seed(args.seed)
-    path = resolve(args.model)
-    from sparring.config import EngineConfig
-
-    engine = make_engine(EngineConfig(backend=getattr(args, "engine", "hf")), load_model(path), load_tokenizer(path))
-    return EnginePolicy(engine, trainable=False), engine
+    policy = model_policy(args.model, getattr(args, "engine", "hf"))
+    return policy, policy.engine
 
 
 def main(argv: list[str] | None = None) -> int:
