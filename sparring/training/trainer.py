@@ -38,7 +38,7 @@ from sparring.agents.models import TinySpec, load_model, load_tokenizer, resolve
 from sparring.agents.policies import EnginePolicy
 from sparring.arenas import ArenaContext, arena_class, build_arena
 from sparring.cluster import ClusterRollout, connect
-from sparring.config import EngineConfig, EvalConfig, ExperimentConfig
+from sparring.config import ConfigError, EngineConfig, EvalConfig, ExperimentConfig
 from sparring.training import batching, checkpoint, rollout
 from sparring.training.average_policy import AveragePolicy
 from sparring.training.credit import AdvantageAssigner
@@ -74,6 +74,8 @@ class Trainer:
         self.base_path = resolve(cfg.model.name, TinySpec(**cfg.model.tiny.model_dump()))
         self.tokenizer = load_tokenizer(self.base_path)
         resume = checkpoint.latest(self.run_dir)
+        if resume is not None:
+            _same_run(cfg, resume)
         self.warm_stats: dict[str, float] = {}
         model = self._initial_model(resume)
         critic = self._critic(model) if cfg.uses_critic() else None
@@ -362,6 +364,24 @@ class Trainer:
             self.loop.run_until_complete(arena.aclose())
         self.loop.run_until_complete(self.engine.aclose())
         self.loop.close()
+
+
+def _same_run(cfg: ExperimentConfig, resume: Path) -> None:
+    """A run directory resumes only the run it holds: the same model and arenas (kind, name, and
+    game where there is one). Other settings may change on resume (steps, learning rate, ...)."""
+    saved = json.loads((resume / checkpoint.STATE_FILE).read_text()).get("config")
+    if saved is None:
+        return
+
+    def identity(config: dict) -> dict:
+        arenas = [{k: a.get(k) for k in ("kind", "name", "game") if a.get(k) is not None} for a in config["arenas"]]
+        return {"model.name": config["model"]["name"], "arenas": arenas}
+
+    old, new = identity(saved), identity(cfg.model_dump(mode="json"))
+    if old != new:
+        changed = "; ".join(f"{k}: {old[k]} in the checkpoint, {new[k]} now" for k in old if old[k] != new[k])
+        raise ConfigError(f"run.output_dir {cfg.run.output_dir} holds another run ({changed}); resuming it would "
+                          f"train the checkpoint {resume.name} on this config: use another run.output_dir")
 
 
 def saved_model(path: Path) -> bool:

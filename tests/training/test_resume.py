@@ -261,3 +261,22 @@ def test_checkpoints_keep_the_cuda_generators_where_there_is_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # resumed on fewer GPUs: left as seeded
     checkpoint.set_rng_state(state)
     assert len(restored) == 1
+
+
+def test_a_run_directory_resumes_only_the_run_it_holds(tmp_path, subprocess_env):
+    """Training another game's config into a run directory was resumed silently: the checkpoint
+    trained on the new arenas and config.yaml overwritten. Now an error names what differs, and
+    settings that may change on resume (steps, learning rate) still resume."""
+    run_dir = tmp_path / "run"
+    cfg = write_config(tmp_path / "cfg.yaml", run_dir, steps=1)
+    train(cfg, subprocess_env)
+    other = yaml.safe_load(cfg.read_text())
+    other["arenas"][0]["game"] = "tictactoe"
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    proc = subprocess.run(train_cmd(tmp_path / "other.yaml"), env=subprocess_env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=400)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "holds another run" in proc.stderr and "kuhn_poker" in proc.stderr and "tictactoe" in proc.stderr
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["arenas"][0]["game"] == "kuhn_poker"
+    train(cfg, subprocess_env, "run.steps=2", "optim.learning_rate=5e-4")
+    assert steps_of(run_dir) == [1, 2]
