@@ -367,21 +367,28 @@ class Trainer:
 
 
 def _same_run(cfg: ExperimentConfig, resume: Path) -> None:
-    """A run directory resumes only the run it holds: the same model and arenas (kind, name, and
-    game where there is one). Other settings may change on resume (steps, learning rate, ...)."""
+    """A run directory resumes only the run it holds: the same model and arenas (kind and name),
+    else a ConfigError naming what differs. Other settings may change on resume (steps, learning
+    rate, ...); a changed arena setting is logged as a warning, key by key."""
     saved = json.loads((resume / checkpoint.STATE_FILE).read_text()).get("config")
     if saved is None:
         return
+    now = cfg.model_dump(mode="json")
 
     def identity(config: dict) -> dict:
-        arenas = [{k: a.get(k) for k in ("kind", "name", "game") if a.get(k) is not None} for a in config["arenas"]]
-        return {"model.name": config["model"]["name"], "arenas": arenas}
+        return {"model.name": config["model"]["name"], "arenas": [(a["kind"], a["name"]) for a in config["arenas"]]}
 
-    old, new = identity(saved), identity(cfg.model_dump(mode="json"))
+    old, new = identity(saved), identity(now)
     if old != new:
         changed = "; ".join(f"{k}: {old[k]} in the checkpoint, {new[k]} now" for k in old if old[k] != new[k])
         raise ConfigError(f"run.output_dir {cfg.run.output_dir} holds another run ({changed}); resuming it would "
                           f"train the checkpoint {resume.name} on this config: use another run.output_dir")
+    before, after = ({str(i): a for i, a in enumerate(c["arenas"])} for c in (saved, now))
+    before, after = _flatten(before, "arenas."), _flatten(after, "arenas.")
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            log.warning("resuming %s with %s = %r (the checkpoint's run had %r)", resume, key, after.get(key),
+                        before.get(key))
 
 
 def saved_model(path: Path) -> bool:

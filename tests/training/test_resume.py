@@ -264,19 +264,21 @@ def test_checkpoints_keep_the_cuda_generators_where_there_is_a_gpu(monkeypatch):
 
 
 def test_a_run_directory_resumes_only_the_run_it_holds(tmp_path, subprocess_env):
-    """Training another game's config into a run directory was resumed silently: the checkpoint
-    trained on the new arenas and config.yaml overwritten. Now an error names what differs, and
-    settings that may change on resume (steps, learning rate) still resume."""
+    """Training another config into a run directory was resumed silently: the checkpoint trained
+    on the new arenas and config.yaml overwritten. Another model or arena (kind, name) is now an
+    error naming what differs; a changed arena setting resumes with a warning per key; settings
+    such as steps and the learning rate resume as before."""
     run_dir = tmp_path / "run"
     cfg = write_config(tmp_path / "cfg.yaml", run_dir, steps=1)
     train(cfg, subprocess_env)
     other = yaml.safe_load(cfg.read_text())
-    other["arenas"][0]["game"] = "tictactoe"
+    other["arenas"][0].update(name="ttt", game="tictactoe")
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
     proc = subprocess.run(train_cmd(tmp_path / "other.yaml"), env=subprocess_env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=400)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "holds another run" in proc.stderr and "kuhn_poker" in proc.stderr and "tictactoe" in proc.stderr
+    assert "holds another run" in proc.stderr and "('game', 'kuhn')" in proc.stderr and "'ttt'" in proc.stderr
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["arenas"][0]["game"] == "kuhn_poker"
-    train(cfg, subprocess_env, "run.steps=2", "optim.learning_rate=5e-4")
+    proc = train(cfg, subprocess_env, "run.steps=2", "optim.learning_rate=5e-4", "arenas.0.episodes_per_step=8")
+    assert "arenas.0.episodes_per_step = 8 (the checkpoint's run had 16)" in proc.stderr
     assert steps_of(run_dir) == [1, 2]
