@@ -80,10 +80,8 @@ def known_games(games: list[str], options: dict) -> None:
     for game in games:
         try:
             make(game, **options)
-        except KeyError as e:
-            raise UsageError(f"--game {game}: {e.args[0] if e.args else e}") from None
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"--game {game} with --game-option: {e}") from None
+        except ValueError as e:  # an unknown game, or options it does not take
+            raise UsageError(f"--game {game}: {e}") from None
 
 
 def _game_options(pairs: list[str] | None) -> dict:
@@ -118,11 +116,11 @@ def load_model_arg(name: str):
 def model_policy(name: str, backend: str = "hf", max_batch_size: int = 256):
     """A frozen EnginePolicy of a model ('tiny', a directory or a hub id) on engine `backend`;
     sampling comes from the role."""
-    from sparring.agents.engines import make_engine
-    from sparring.config import EngineConfig
-    from sparring.agents.policies import EnginePolicy
-
     from pydantic import ValidationError
+
+    from sparring.agents.engines import make_engine
+    from sparring.agents.policies import EnginePolicy
+    from sparring.config import EngineConfig
 
     try:  # before the model loads: an unknown backend's message names the registered ones
         engine_cfg = EngineConfig(backend=backend, max_batch_size=max_batch_size)
@@ -309,8 +307,8 @@ def cmd_play(args) -> int:
     options = _game_options(args.game_option)
     try:
         num_players = make(args.game, **options).num_players
-    except (KeyError, ValueError) as e:
-        raise UsageError(str(e).strip('"')) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.two_humans:
         seats, policy = tuple(range(num_players)), None
     else:

@@ -69,10 +69,8 @@ class GameArenaConfig(ArenaConfig):
         (an optional package) fails where the arena is built."""
         try:
             players = make(self.game, **self.game_options).num_players
-        except KeyError as e:  # unknown game: the message lists the registered ones
-            raise ValueError(f"game: {e.args[0] if e.args else e}") from None
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"game_options for {self.game!r}: {e}") from None
+        except ValueError as e:  # an unknown game (its message lists the registered ones), bad options
+            raise ValueError(f"game {self.game!r}, game_options {self.game_options}: {e}") from None
         except Exception:  # noqa: BLE001
             return self
         self.prompt.check_roles(seat_role_names(self.game, players, self.shared_role))

@@ -80,7 +80,8 @@ def load(spec: str, turn_based: bool = False):
         game = pyspiel.load_game(spec)
     except Exception as e:  # noqa: BLE001 (pyspiel raises its own error kinds for bad specs)
         known = sorted(pyspiel.registered_names())
-        raise KeyError(f"openspiel:{spec}: OpenSpiel cannot load it ({str(e).strip()}); "
+        detail = (str(e).strip().splitlines() or [""])[0][:160]  # pyspiel's message lists every game
+        raise KeyError(f"openspiel:{spec}: OpenSpiel cannot load it ({detail}); "
                        f"registered games include {known[:40]}...") from e
     kind = game.get_type()
     simultaneous = kind.dynamics == pyspiel.GameType.Dynamics.SIMULTANEOUS

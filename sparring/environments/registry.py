@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, TypeVar
 
 from sparring.registry import Registry
@@ -38,15 +39,27 @@ def register(name: str) -> Callable[[T], T]:
     return _GAMES.decorator(name)
 
 
+class UnknownGame(KeyError, ValueError):
+    """A game name nobody registered. A ValueError like bad options, so one `except ValueError`
+    catches every mistake in a user's game spec; a KeyError for older callers."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def make(name: str, **options: Any):
-    """A new game instance by registry name, with game options (e.g. hands=3)."""
+    """A new game instance by registry name, with game options (e.g. hands=3); a ValueError names
+    an unknown game (UnknownGame) or options the game does not take."""
     prefix, sep, rest = name.partition(":")
-    if sep and name not in _REGISTRY and prefix in _PREFIXES:
-        return _PREFIXES[prefix](rest, **options)
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown game {name!r}; registered games: {sorted(_REGISTRY)}")
+    if name not in _REGISTRY and not (sep and prefix in _PREFIXES):
+        raise UnknownGame(f"unknown game {name!r}; registered games: {sorted(_REGISTRY)}")
+    build = _REGISTRY.get(name) or functools.partial(_PREFIXES[prefix], rest)
     try:
-        return _REGISTRY[name](**options)
+        return build(**options)
+    except UnknownGame:
+        raise
+    except KeyError as e:  # a prefix's adapter that cannot find the game it names
+        raise UnknownGame(str(e.args[0]) if e.args else f"unknown game {name!r}") from e
     except TypeError as e:
         raise ValueError(f"bad options for game {name!r}: {e}") from e
 
