@@ -166,6 +166,9 @@ def test_apply_override_in_place():
     apply_override(data, "a.0.c.d=x y")
     apply_override(data, "e=")
     assert data == {"a": [{"b": 1, "c": {"d": "x y"}}, {"b": 5}], "e": ""}
+    for bad in ("=5", "run..steps=5", "run.steps.=5"):  # were "unknown key" errors naming '' or 'run.'
+        with pytest.raises(ConfigError, match="has an empty part"):
+            apply_override(data, bad)
 
 
 def test_missing_config_file(tmp_path):
