@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import sysconfig
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -44,9 +45,21 @@ def import_modules(modules: list[str], source: str = "imports", search: list[str
         try:
             importlib.import_module(name.strip())
         except Exception as e:  # any failure inside the user's module is reported, not swallowed
-            frame = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-            at = f" at {frame.filename}:{frame.lineno}" if frame else ""
-            raise PluginError(f"{source}: cannot import module {name!r}: {type(e).__name__}: {e}{at}") from e
+            raise PluginError(f"{source}: cannot import module {name!r}: {type(e).__name__}: {e}{_where(e)}") from e
+
+
+def _where(e: BaseException) -> str:
+    """Where the user's code failed: a SyntaxError's own line, else the deepest frame outside the
+    standard library, installed packages, importlib and sparring (a registry clash is raised in
+    sparring, a bad JSON file in json: the line to fix is the user's call), else the last frame."""
+    if isinstance(e, SyntaxError) and e.filename:
+        return f" at {e.filename}:{e.lineno}"
+    frames = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
+    library = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
+                    | {str(Path(__file__).resolve().parent)})
+    mine = [f for f in frames if not f.filename.startswith("<") and not str(Path(f.filename).resolve()).startswith(library)]
+    frame = (mine or frames or [None])[-1]
+    return f" at {frame.filename}:{frame.lineno}" if frame else ""
 
 
 def load_entry_points() -> None:

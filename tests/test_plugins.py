@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import re
 import sys
 from pathlib import Path
 
@@ -119,8 +120,9 @@ def test_user_game_and_estimator_train_with_the_import_flag(user_package, env):
     path = config(user_package, "game_flag", {"name": "cd", "game": "countdown", "episodes_per_step": 8},
                   advantages={"estimator": "logged_mean"})
     without = train(path, env)
-    assert without.returncode == 2 and "unknown game 'countdown'" not in without.stderr
-    assert "logged_mean" in without.stderr and "imports" in without.stderr  # named, with the remedy
+    assert without.returncode == 2  # both named, with the remedy
+    assert "unknown game 'countdown'" in without.stderr and "a game from your own package needs `imports:" in without.stderr
+    assert "logged_mean" in without.stderr and "an estimator from your own package needs `imports:" in without.stderr
     proc = train(path, env, "--import", "userpkg.games", "--import", "userpkg.estimators")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["step"] for r in metrics(user_package, "game_flag")] == [1, 2]
@@ -160,6 +162,19 @@ def test_an_import_that_fails_names_the_module_and_the_cause(user_package, env):
     assert "broken.py:2" in proc.stderr
     proc = train(path, env, "--set", "imports=[no_such_module_xyz]")
     assert "'no_such_module_xyz'" in proc.stderr and "ModuleNotFoundError" in proc.stderr
+
+
+@pytest.mark.parametrize("source, error", [
+    ("x = 1\ndef f(:\n", "SyntaxError"),  # was "at <frozen importlib._bootstrap>:241"
+    ("import json\njson.loads('{bad')\n", "JSONDecodeError"),  # was "at .../json/decoder.py:353"
+])
+def test_an_import_error_points_at_the_users_line(tmp_path, source, error):
+    from sparring.plugins import PluginError, import_modules
+
+    module = f"user_mod_{error.lower()}"
+    (tmp_path / f"{module}.py").write_text(source)
+    with pytest.raises(PluginError, match=rf"{error}.* at {re.escape(str(tmp_path / module))}\.py:2$"):
+        import_modules([module], "imports", [tmp_path])
 
 
 def test_duplicate_registrations_name_both_places(user_package):

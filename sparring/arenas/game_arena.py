@@ -30,6 +30,7 @@ from sparring.agents.roles import Role, seat_role_names
 from sparring.arenas.base import Arena, ArenaContext, register_arena
 from sparring.config import ArenaConfig, EvalConfig, InvalidActionConfig, OpponentConfig, WarmStartConfig
 from sparring.environments import IllegalAction, make
+from sparring.environments.registry import UnknownGame
 from sparring.types import Episode, Turn
 
 
@@ -69,8 +70,10 @@ class GameArenaConfig(ArenaConfig):
         (an optional package) fails where the arena is built."""
         try:
             players = make(self.game, **self.game_options).num_players
-        except ValueError as e:  # an unknown game (its message lists the registered ones), bad options
-            raise ValueError(f"game {self.game!r}, game_options {self.game_options}: {e}") from None
+        except UnknownGame as e:  # its message lists the registered games
+            raise ValueError(f"game: {e} (a game from your own package needs `imports: [your_module]`)") from None
+        except ValueError as e:  # options the game does not take
+            raise ValueError(f"game_options {self.game_options} for {self.game!r}: {e}") from None
         except Exception:  # noqa: BLE001
             return self
         self.prompt.check_roles(seat_role_names(self.game, players, self.shared_role))
