@@ -135,6 +135,7 @@ def cmd_eval(args) -> int:
     (A further mode, e.g. --benchmark, adds one branch here and one function.)"""
     if args.temperature is None:  # exploitability scores the sampling policy; games are played greedily
         args.temperature = 1.0 if args.exploitability else 0.0
+    _one_mode(args)
     writable_json(args.json)
     if args.benchmark:
         from sparring.evals.cli import cmd_benchmark
@@ -155,6 +156,21 @@ def cmd_eval(args) -> int:
     return _eval_games(args)
 
 
+def _one_mode(args) -> None:
+    """An option of another eval mode than the one run is an error naming it (it was ignored)."""
+    mode = next(name for name, on in (("a benchmark (--benchmark)", args.benchmark),
+                                      ("--exploitability", args.exploitability),
+                                      ("an Elo ranking (--elo, --elo-from)", args.elo or args.elo_from),
+                                      ("games against opponents", True)) if on)
+    stray = [(dest, other) for other, dests in args.modes.items() if other != mode for dest in sorted(dests)
+             if getattr(args, dest) != args.option_defaults[dest]]
+    if args.benchmark and args.game:
+        stray.insert(0, ("game", "games, Elo and --exploitability"))
+    if stray:
+        dest, other = stray[0]
+        raise UsageError(f"--{dest.replace('_', '-')} applies to {other}, not to {mode}")
+
+
 def _eval_games(args) -> int:
     from sparring.agents.opponents import build_opponent, not_applicable, opponent_config
     from sparring.agents.prompting import seat_roles_for
@@ -164,7 +180,7 @@ def _eval_games(args) -> int:
 
     options = _game_options(args.game_option)
     try:
-        specs = [(spec, opponent_config(spec, args.api_key_env)) for spec in args.opponent]
+        specs = [(spec, opponent_config(spec, args.api_key_env)) for spec in args.opponent or ["random"]]
     except ValueError as e:
         raise UsageError(str(e)) from None
     sampling = SamplingParams(max_new_tokens=game_max_new_tokens(args), temperature=args.temperature)
@@ -418,12 +434,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="virtual drawn games per player against a reference (keeps ratings finite when a player "
                         "wins or loses every game); 0 = pure maximum likelihood")
     from sparring.evals.cli import add_benchmark_args
-
-    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning|cruxeval|math|mcq and its options
     from sparring.evals.exploitability_cli import add_exploitability_args
 
+    shared = {a.dest for a in e._actions}  # noqa: SLF001 - which options each mode added
+    add_benchmark_args(e)  # --benchmark humaneval|code_reasoning|cruxeval|math|mcq and its options
+    benchmark = {a.dest for a in e._actions} - shared  # noqa: SLF001
     add_exploitability_args(e)  # --exploitability, --scripted, --cfr-iterations
-    e.set_defaults(fn=cmd_eval)
+    exploitability = {a.dest for a in e._actions} - shared - benchmark  # noqa: SLF001
+    modes = {"a benchmark (--benchmark)": benchmark, "--exploitability": exploitability,
+             "an Elo ranking (--elo, --elo-from)": {"elo", "elo_from", "anchor", "elo_prior"},
+             "games against opponents": {"opponent", "api_key_env"}}
+    e.set_defaults(fn=cmd_eval, modes=modes, option_defaults={a.dest: a.default for a in e._actions})  # noqa: SLF001
     pl = sub.add_parser("play", help="play a game in the terminal against a model (or two humans)")
     pl.add_argument("game")
     _import_flag(pl)
@@ -445,8 +466,6 @@ def main(argv: list[str] | None = None) -> int:
     _import_flag(r, engine=False)
     r.set_defaults(fn=cmd_report)
     args = parser.parse_args(argv)
-    if args.command == "eval" and not args.opponent:
-        args.opponent = ["random"]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _quiet_libraries()
     from sparring.config import ConfigError

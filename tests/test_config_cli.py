@@ -300,6 +300,23 @@ def test_eval_mistakes_are_one_line_errors_before_any_work(argv, says, capsys):
     assert err.startswith("error:") and says in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--game", "tictactoe", "--model", "tiny", "--scripted", "random"], "--scripted applies to --exploitability"),
+    (["--game", "tictactoe", "--model", "tiny", "--anchor", "minimax"], "--anchor applies to an Elo ranking"),
+    (["--game", "tictactoe", "--model", "tiny", "--samples", "9"], "--samples applies to a benchmark"),
+    (["--benchmark", "math", "--model", "tiny", "--game", "tictactoe"], "--game applies to games, Elo and"),
+    (["--exploitability", "--game", "kuhn_poker", "--model", "tiny", "--opponent", "minimax"],
+     "--opponent applies to games against opponents, not to --exploitability"),
+    (["--elo", "a", "b", "--game", "tictactoe", "--opponent", "minimax"], "not to an Elo ranking"),
+])
+def test_an_option_of_another_eval_mode_is_an_error(argv, says, capsys):
+    """Each was ignored without a word."""
+    from sparring.cli import main
+
+    assert main(["eval", *argv]) == 2
+    assert says in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["eval", "--model", "tiny", "--game", "tictactoe", "--episodes", "0"],
                                   ["eval", "--model", "tiny", "--game", "tictactoe", "--temperature", "-1"],
                                   ["play", "tictactoe", "--temperature", "-3"], ["report", "x", "--watch", "-1"]])

@@ -134,8 +134,6 @@ def _check(args) -> str | None:
     """A message naming the bad option, or None."""
     if args.benchmark not in BENCHMARKS:
         return f"--benchmark must be one of {BENCHMARKS}, got {args.benchmark!r}"
-    if args.samples < 1:
-        return f"--samples must be >= 1, got {args.samples}"
     if args.limit is not None and args.limit < 1:
         return f"--limit must be >= 1, got {args.limit}"
     too_big = [k for k in (args.k or [1]) if k > args.samples]
