@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from sparring.agents.models import load_tokenizer
 from sparring.config import load_config
@@ -37,29 +38,34 @@ def _twin(arch: str, tokenizer_path: str, out: Path) -> str:
 
 @pytest.mark.parametrize("preset", sorted(ARCH))
 def test_preset_runs_one_step_with_a_scaled_down_twin(preset, tiny_path, tmp_path):
-    full = load_config(REPO / "configs" / preset)
+    kind = yaml.safe_load((REPO / "configs" / preset).read_text())["arenas"][0].get("kind", "game")
+    data = []  # the data files a user brings to the tasks and corpus presets (a missing one is a config error)
+    if kind == "tasks":
+        problems = tmp_path / "problems.jsonl"
+        problems.write_text('{"problem": "What is $1 + 1$?", "answer": "2"}\n{"problem": "Half of 1?", "answer": "\\\\frac{1}{2}"}\n')
+        data = [f"arenas.0.source.path={problems}", f"arenas.0.eval_source.path={problems}"]
+    elif kind == "corpus":
+        corpus = tmp_path / "corpus.jsonl"
+        corpus.write_text("".join(json.dumps({"text": f"Document {i}: the function f{i} returns {i} squared, "
+                                                       f"which is {i * i}, and raises TypeError on strings."}) + "\n"
+                                  for i in range(4)))
+        data = [f"arenas.0.corpus.path={corpus}"]
+    full = load_config(REPO / "configs" / preset, data)
     assert full.model.dtype == "bfloat16" and full.optim.learning_rate == 1e-6
     twin = _twin(ARCH[preset], tiny_path, tmp_path / "twin")
-    overrides = [f"model.name={twin}", f"run.output_dir={tmp_path / 'run'}", "run.steps=1", "eval.every=0",
+    overrides = [*data, f"model.name={twin}", f"run.output_dir={tmp_path / 'run'}", "run.steps=1", "eval.every=0",
                  "checkpoint.every=1", "sampling.max_new_tokens=12"]
     if full.arenas[0].kind == "absolute_zero":
         overrides += ["arenas.0.episodes_per_step=2", "arenas.0.mc_samples=2", "arenas.0.references=2",
                       "arenas.0.proposer_max_new_tokens=12", "arenas.0.solver_max_new_tokens=12",
                       "arenas.0.seed.size=2", "arenas.0.seed.max_rounds=1"]  # one seeding round (gives up)
     elif full.arenas[0].kind == "tasks":
-        problems = tmp_path / "problems.jsonl"
-        problems.write_text('{"problem": "What is $1 + 1$?", "answer": "2"}\n{"problem": "Half of 1?", "answer": "\\\\frac{1}{2}"}\n')
-        overrides += ["arenas.0.episodes_per_step=2", "arenas.0.samples=2", f"arenas.0.source.path={problems}",
-                      f"arenas.0.eval_source.path={problems}", "arenas.0.solver_max_new_tokens=12",
+        overrides += ["arenas.0.episodes_per_step=2", "arenas.0.samples=2", "arenas.0.solver_max_new_tokens=12",
                       "arenas.0.verify.max_new_tokens=12"]
     elif full.arenas[0].kind == "corpus":
-        corpus = tmp_path / "corpus.jsonl"
-        corpus.write_text("".join(json.dumps({"text": f"Document {i}: the function f{i} returns {i} squared, "
-                                                       f"which is {i * i}, and raises TypeError on strings."}) + "\n"
-                                  for i in range(4)))
         overrides += ["arenas.0.episodes_per_step=2", "arenas.0.challenger.per_document=2", "arenas.0.reasoner.samples=2",
-                      f"arenas.0.corpus.path={corpus}", "arenas.0.corpus.min_chars=20",
-                      "arenas.0.challenger.max_new_tokens=12", "arenas.0.reasoner.max_new_tokens=12"]
+                      "arenas.0.corpus.min_chars=20", "arenas.0.challenger.max_new_tokens=12",
+                      "arenas.0.reasoner.max_new_tokens=12"]
     else:
         overrides += ["arenas.0.episodes_per_step=4"]
     cfg = load_config(REPO / "configs" / preset, overrides)
