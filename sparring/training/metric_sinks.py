@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,10 +25,12 @@ class TensorBoardSink:
 
     name = "tensorboard"
 
-    def __init__(self, run_dir: Path, run_name: str, cfg: MetricsConfig) -> None:
+    def __init__(self, run_dir: Path, run_name: str, cfg: MetricsConfig, resume_step: int = 0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+        # a resumed run writes the steps after its checkpoint again: drop the killed run's copies
+        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"),
+                                    purge_step=resume_step + 1 if resume_step else None)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
@@ -43,11 +46,15 @@ class WandbSink:
 
     name = "wandb"
 
-    def __init__(self, run_dir: Path, run_name: str, cfg: MetricsConfig) -> None:
+    def __init__(self, run_dir: Path, run_name: str, cfg: MetricsConfig, resume_step: int = 0) -> None:
         import wandb
 
+        # one W&B run per run directory: a resumed run goes on in it (W&B drops the steps it has)
+        id_file = Path(run_dir) / "wandb_run_id"
+        run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
         self.run = wandb.init(project=cfg.wandb_project, name=run_name, dir=str(run_dir), mode=cfg.wandb_mode,
-                              reinit="create_new")
+                              reinit="create_new", id=run_id, resume="allow")
+        id_file.write_text(run_id)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.run.log(dict(metrics), step=step)
@@ -59,12 +66,13 @@ class WandbSink:
 SINKS = {"tensorboard": TensorBoardSink, "wandb": WandbSink}
 
 
-def open_sinks(cfg: MetricsConfig | None, run_dir: Path, run_name: str) -> list:
-    """The configured sinks that could be opened (a failure is a warning naming the backend)."""
+def open_sinks(cfg: MetricsConfig | None, run_dir: Path, run_name: str, resume_step: int = 0) -> list:
+    """The configured sinks that could be opened (a failure is a warning naming the backend);
+    `resume_step`: the checkpoint a resumed run starts from."""
     sinks = []
     for name in (cfg.backends if cfg is not None else []):
         try:
-            sinks.append(SINKS[name](run_dir, run_name, cfg))
+            sinks.append(SINKS[name](run_dir, run_name, cfg, resume_step))
         except Exception as e:  # a missing package, an unwritable dir, a W&B login problem
             log.warning("metrics backend %s is off: %s: %s (metrics.jsonl is still written)", name, type(e).__name__, e)
     return sinks

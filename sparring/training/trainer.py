@@ -105,7 +105,7 @@ class Trainer:
     def train(self) -> dict[str, float]:
         cfg, last = self.cfg, {}
         prepared = self.prepare()  # before the progress bar: an arena's one-off work may show its own
-        sinks = open_sinks(cfg.metrics, self.run_dir, cfg.run.name)
+        sinks = open_sinks(cfg.metrics, self.run_dir, cfg.run.name, self.step)
         with MetricsLogger(self.logs["metrics"], cfg.run.steps, self.show_progress, sinks) as metrics:
             metrics.advance_to(self.step)
             if self.step == 0 and (self.warm_stats or prepared or cfg.eval.at_start):

@@ -81,3 +81,29 @@ def test_a_backend_that_cannot_open_is_a_warning(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING):
         sinks = metric_sinks.open_sinks(MetricsConfig(backends=["wandb"]), tmp_path, "x")
     assert sinks == [] and "metrics backend wandb is off: ModuleNotFoundError" in caplog.text
+
+
+def test_a_resumed_run_replaces_its_re_run_steps_in_tensorboard_and_keeps_its_wandb_run(tmp_path, monkeypatch):
+    """A run killed after logging steps 3-4 resumes from its step-2 checkpoint and logs 3-4 again:
+    TensorBoard keeps one value per step (the new ones), and W&B goes on in the same run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sparring.config import MetricsConfig
+    from sparring.training import metric_sinks
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
+    cfg, ids = MetricsConfig(backends=["tensorboard", "wandb"]), []
+    for resume_step, steps, scale in ((0, (1, 2, 3, 4), 1.0), (2, (3, 4, 5), 10.0)):
+        sinks = metric_sinks.open_sinks(cfg, tmp_path, "x", resume_step)
+        assert [s.name for s in sinks] == ["tensorboard", "wandb"]
+        for step in steps:
+            for sink in sinks:
+                sink.log(step, {"a": scale * step})
+        ids.append(sinks[1].run.id)
+        for sink in sinks:
+            sink.close()
+    acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("a")] == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0), (5, 50.0)]
+    assert ids[0] == ids[1]
