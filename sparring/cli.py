@@ -103,9 +103,10 @@ def load_model_arg(name: str):
     """(model, tokenizer) of a command-line model ('tiny', a directory or a hub id); UsageError
     naming the model when it cannot be loaded."""
     from sparring.agents.models import load_model, load_tokenizer, resolve
+    from sparring.config import missing_model_dir
 
     path = resolve(name)
-    if path.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(path)):
+    if missing_model_dir(path):
         raise UsageError(f"model {name!r}: no such directory")
     try:
         return load_model(path), load_tokenizer(path)

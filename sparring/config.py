@@ -38,9 +38,13 @@ def _existing(path: str | None) -> str | None:
     return path
 
 
+def missing_model_dir(name: str) -> bool:
+    """A model name written as a path (/, ., ~) that is no directory; 'tiny' and hub ids are not."""
+    return name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir()
+
+
 def _local_model(name: str) -> str:
-    """A model name written as a path (/, ., ~) must be a directory; 'tiny' and hub ids pass."""
-    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+    if missing_model_dir(name):
         raise ValueError(f"no such model directory: {name}")
     return name
 

@@ -29,9 +29,12 @@ from __future__ import annotations
 import re
 from typing import Callable, Literal, get_args
 
+from sparring.environments import delimited
+
 AnswerFormat = Literal["bracket", "think", "boxed", "answer_tag"]
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+_THINK = delimited.tag_pair("think", 0)
 _BRACKET = re.compile(r"\[([^\[\]\n]{1,200})\]")
 _ANSWER_TAGS = re.compile(r"<(/?)answer>", re.IGNORECASE)
 _BOXED = "\\boxed{"
@@ -52,23 +55,10 @@ def answer_span(text: str, in_reasoning: bool = False) -> str | None:
         _, closed, text = text.partition(THINK_CLOSE)
         if not closed:
             return None
-    text = _without_closed_blocks(text)
+    text = delimited.without(text, *_THINK)  # each block open to its first close, in linear time
     if THINK_CLOSE in text:  # a close nobody opened: everything before it was reasoning
         text = text.rsplit(THINK_CLOSE, 1)[1]
     return None if THINK_OPEN in text else text
-
-
-def _without_closed_blocks(text: str) -> str:
-    """`text` less every <think>...</think> block (each open to its first close), in linear time."""
-    kept, i = [], 0
-    while True:
-        start = text.find(THINK_OPEN, i)
-        end = text.find(THINK_CLOSE, start + len(THINK_OPEN)) if start != -1 else -1
-        if end == -1:
-            kept.append(text[i:])
-            return "".join(kept)
-        kept.append(text[i:start])
-        i = end + len(THINK_CLOSE)
 
 
 # ----- the formats, each on an answer span ------------------------------------------------------
